@@ -1,0 +1,165 @@
+"""The apply loops: this node's two durable pull consumers on stream HITODE.
+
+`<space>-pub` takes `hitode.pub.>` and `<space>-dm` takes `hitode.dm.<space>.>`, one
+filter each so that server permissions can restrict them (DESIGN §4). They are created
+through the filtered create subject and bound, never with `pull_subscribe(durable=…)`.
+SQLite keeps the last applied stream sequence per consumer; a consumer that is gone is
+re-created from there. Each fetched batch is applied in one transaction, then acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final
+
+import nats.errors
+import nats.js
+import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from node.bus import STREAM, Bus
+from node.metrics import Metrics
+from node.replica import BatchResult, Incoming, Replica
+from node.store import Store
+
+__all__ = ["Applier", "consumer_names"]
+
+log = logging.getLogger(__name__)
+
+DAY: Final = 24 * 3600.0
+
+
+def consumer_names(space: str) -> dict[str, str]:
+    return {f"{space}-pub": "hitode.pub.>", f"{space}-dm": f"hitode.dm.{space}.>"}
+
+
+class Applier:
+    """Runs both consumer loops; `async with Applier(...)` owns their tasks."""
+
+    FETCH_TIMEOUT: Final = 5.0
+    HEARTBEAT: Final = 2.0
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        replica: Replica,
+        space: str,
+        metrics: Metrics,
+        *,
+        batch: int = 256,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self._bus = bus
+        self._store = store
+        self._replica = replica
+        self._space = space
+        self._metrics = metrics
+        self._batch = batch
+        self._on_batch = on_batch
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def __aenter__(self) -> Applier:
+        self._tasks = [
+            asyncio.create_task(self._run(name, subject), name=f"apply-{name}")
+            for name, subject in consumer_names(self._space).items()
+        ]
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _position(self, name: str) -> int:
+        return int(
+            await self._store.scalar("SELECT stream_seq FROM positions WHERE consumer = ?", (name,))
+            or 0
+        )
+
+    async def _bind(self, name: str, subject: str) -> nats.js.JetStreamContext.PullSubscription:
+        try:
+            await self._bus.jsm.consumer_info(STREAM, name)
+        except nats.js.errors.NotFoundError:
+            pos = await self._position(name)
+            start = (
+                {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": pos + 1}
+                if pos
+                else {"deliver_policy": DeliverPolicy.ALL}
+            )
+            await self._bus.jsm.add_consumer(
+                STREAM,
+                ConsumerConfig(
+                    name=name,
+                    durable_name=name,
+                    filter_subject=subject,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_wait=30,
+                    max_ack_pending=256,
+                    inactive_threshold=14 * DAY,
+                    num_replicas=1,
+                    **start,  # type: ignore[arg-type]
+                ),
+            )
+            log.info("applier: created consumer %s from stream seq %d", name, pos + 1)
+        return await self._bus.js.pull_subscribe_bind(durable=name, stream=STREAM)
+
+    async def _run(self, name: str, subject: str) -> None:
+        delay = 0.2
+        while True:
+            await self._bus.wait_ready()
+            try:
+                psub = await self._bind(name, subject)
+            except (nats.errors.Error, TimeoutError, OSError) as e:
+                log.info("applier: cannot bind %s (%s); retrying", name, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            try:
+                await self._consume(name, psub)
+            finally:
+                try:
+                    await psub.unsubscribe()
+                except (nats.errors.Error, OSError):
+                    pass
+
+    async def _consume(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> None:
+        """Fetch and apply until the subscription looks dead; then the caller re-binds."""
+        misses = 0
+        while misses < 2:
+            try:
+                msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=self.HEARTBEAT)
+            except nats.js.errors.FetchTimeoutError:
+                misses = 0  # alive, nothing new
+                continue
+            except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.ServiceUnavailableError):
+                misses += 1  # nothing came back, or the consumer is gone
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.2)
+                return
+            except nats.js.errors.APIError as e:
+                log.info("applier: %s fetch failed (%s)", name, e)
+                return
+            if not msgs:
+                continue
+            misses = 0
+            items = [Incoming(m.data, m.subject, name) for m in msgs]
+            top = max(m.metadata.sequence.stream for m in msgs)
+            result = await self._replica.apply(items, {name: top})
+            for m in msgs:  # ack only after the commit
+                try:
+                    await m.ack()
+                except (nats.errors.Error, OSError):
+                    break  # redelivered later; applying again is a no-op
+            if self._on_batch is not None:
+                self._on_batch(result)
+        log.info("applier: %s stopped answering; re-binding", name)

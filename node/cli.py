@@ -1,0 +1,138 @@
+"""The `hitode` command: init, run, demo. Signals and logging are set up here only.
+
+Plain words for operators: a bad config names the key and exits 2; a failure to start
+(a port in use, a nats-server that will not run) says what and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import msgspec
+
+from node.config import CONFIG_FILE, Config, load_config, write_config
+from node.errors import ConfigError, HitodeError
+from node.identity import Identity
+from node.runtime import Node
+
+__all__ = ["main", "init_space", "run_until_signal"]
+
+log = logging.getLogger("hitode")
+
+
+def init_space(
+    data_dir: Path,
+    *,
+    space: str,
+    name: str,
+    http_port: int = 8700,
+    nats_urls: Sequence[str] = (),
+    stream_replicas: int = 1,
+    name_ja: str = "",
+    city: str = "",
+) -> Config:
+    """Create a data dir: config, Ed25519 and X25519 keys, operator token (files 0600)."""
+    if (data_dir / CONFIG_FILE).exists():
+        raise ConfigError(f"{data_dir} is already initialised ({CONFIG_FILE} exists)")
+    try:
+        config = msgspec.convert(
+            {
+                "space": {"id": space, "name": name, "name_ja": name_ja, "city": city},
+                "http": {"port": http_port},
+                "nats": {"urls": list(nats_urls), "stream_replicas": stream_replicas},
+            },
+            Config,
+        )
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"init: {str(e).replace('`$.', '`')}") from None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    Identity.create(space, data_dir)
+    write_config(data_dir, config)
+    return config
+
+
+async def run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `body(stop)`; SIGINT and SIGTERM set `stop`, and the body shuts down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await body(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _run(data_dir: Path) -> None:
+    config = load_config(data_dir)
+
+    async def body(stop: asyncio.Event) -> None:
+        async with Node(data_dir, config) as node:
+            print(f"hitode: {node.space} is running at {node.http_url}  (Ctrl-C stops it)", flush=True)
+            await stop.wait()
+
+    await run_until_signal(body)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hitode", description="A node of the hitode coworking federation")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = p.add_subparsers(dest="command", required=True)
+    i = sub.add_parser("init", help="create a space's data dir, keys and config")
+    i.add_argument("--dir", type=Path, required=True, help="data directory to create")
+    i.add_argument("--space", required=True, help="space id, e.g. kobe")
+    i.add_argument("--name", required=True, help="display name of the space")
+    i.add_argument("--name-ja", default="", help="Japanese name")
+    i.add_argument("--city", default="")
+    i.add_argument("--http-port", type=int, default=8700)
+    i.add_argument("--nats-url", action="append", default=[], help="existing NATS server (repeatable); none: embedded")
+    i.add_argument("--stream-replicas", type=int, default=1)
+    r = sub.add_parser("run", help="run the node of a data dir")
+    r.add_argument("--dir", type=Path, required=True)
+    d = sub.add_parser("demo", help="three spaces on this machine, in one NATS cluster")
+    d.add_argument("--dir", type=Path, default=Path(".hitode-demo"))
+    d.add_argument("--base-port", type=int, default=8701)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("nats", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "init":
+            init_space(
+                args.dir, space=args.space, name=args.name, name_ja=args.name_ja, city=args.city,
+                http_port=args.http_port, nats_urls=args.nats_url, stream_replicas=args.stream_replicas,
+            )
+            print(f"hitode: initialised {args.space} in {args.dir}; start it with: hitode run --dir {args.dir}")
+        elif args.command == "run":
+            asyncio.run(_run(args.dir))
+        elif args.command == "demo":
+            from node.demo import run_demo
+
+            asyncio.run(run_demo(args.dir, args.base_port))
+    except ConfigError as e:
+        print(f"hitode: error: {e.message}", file=sys.stderr)
+        return 2
+    except HitodeError as e:
+        print(f"hitode: error: {e.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+

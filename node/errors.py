@@ -1,0 +1,90 @@
+"""The one error tree of hitode.
+
+Every failure a caller may act on is a ``HitodeError`` with a stable ``code`` and an HTTP
+``status``; adapters (store, bus, embedded nats) translate the library errors they meet
+into these, and the HTTP layer maps them to ``{"error": {...}}`` in one place.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "HitodeError",
+    "BadInput",
+    "Unauthorized",
+    "NotFound",
+    "Conflict",
+    "ConfigError",
+    "StoreError",
+    "BusUnavailable",
+    "NatsServerError",
+    "Rejected",
+]
+
+
+class HitodeError(Exception):
+    code: ClassVar[str] = "internal"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class BadInput(HitodeError):
+    code = "bad_input"
+    status = 400
+
+
+class Unauthorized(HitodeError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(HitodeError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(HitodeError):
+    code = "conflict"
+    status = 409
+
+
+class ConfigError(HitodeError):
+    """A config file or CLI option is wrong; the CLI exits 2 with the message."""
+
+    code = "bad_config"
+    status = 500
+
+
+class StoreError(HitodeError):
+    code = "store"
+    status = 500
+
+
+class BusUnavailable(HitodeError):
+    code = "bus_unavailable"
+    status = 503
+
+
+class NatsServerError(HitodeError):
+    """The embedded nats-server could not be found, started or stopped."""
+
+    code = "nats_server"
+    status = 500
+
+
+class Rejected(HitodeError):
+    """A record from the bus failed verification; the reason goes to quarantine."""
+
+    code = "rejected"
+    status = 422

@@ -1,0 +1,187 @@
+"""The HTTP edge: JSON API for the operator, errors mapped once, reads served from SQLite.
+
+Every route is declared once in `ROUTES` with its input type and whether it needs the
+operator token; the OpenAPI document is generated from the same table. Public federation
+data may be read without the token; writes and private data need it (DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+from aiohttp import web
+
+from node import notes, records
+from node.errors import BadInput, HitodeError, Unauthorized
+from schemas.note import NoteInput
+from schemas.space import ProfileEdit
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+__all__ = ["Route", "ROUTES", "make_app"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Node", web.Request], Awaitable[web.StreamResponse]]
+NODE: Final = web.AppKey("node", "Node")
+_FIELD: Final = re.compile(r"at `\$\.?([^`]*)`")
+
+
+class Route(msgspec.Struct, frozen=True):
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    private: bool = False
+    body: type[msgspec.Struct] | None = None
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
+
+
+def _error(e: HitodeError) -> web.Response:
+    return _json({"error": e.to_dict()}, status=e.status)
+
+
+async def decode_body(request: web.Request, type_: type[msgspec.Struct]) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        raise BadInput("the request needs a JSON body")
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as e:
+        m = _FIELD.search(str(e))
+        raise BadInput(_FIELD.sub("", str(e)).rstrip(" -"), field=m.group(1) if m else None) from None
+    except msgspec.DecodeError as e:
+        raise BadInput(f"the body is not valid JSON: {e}") from None
+
+
+# handlers
+
+
+async def healthz(node: Node, request: web.Request) -> web.Response:
+    return _json(await node.health())
+
+
+async def metrics(node: Node, request: web.Request) -> web.Response:
+    await node.refresh_gauges()
+    return web.Response(body=node.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+async def openapi(node: Node, request: web.Request) -> web.Response:
+    from node.openapi import document
+
+    return _json(document())
+
+
+async def list_spaces(node: Node, request: web.Request) -> web.Response:
+    return _json({"spaces": await node.directory.spaces()})
+
+
+async def get_space(node: Node, request: web.Request) -> web.Response:
+    return _json(await node.directory.space(request.match_info["id"]))
+
+
+async def put_space(node: Node, request: web.Request) -> web.Response:
+    edit = await decode_body(request, ProfileEdit)
+    profile, version = await node.directory.edit(edit)
+    return _json(node.directory.view(profile, version))
+
+
+async def federation(node: Node, request: web.Request) -> web.Response:
+    digest, count = await records.digest(node.store)
+    chains = await node.store.all("SELECT author, channel, seq FROM chains ORDER BY author, channel")
+    return _json(
+        {
+            "space": node.space,
+            "digest": digest,
+            "records": count,
+            "chains": [{"author": r[0], "channel": r[1], "seq": r[2]} for r in chains],
+        }
+    )
+
+
+async def post_note(node: Node, request: web.Request) -> web.Response:
+    inp = await decode_body(request, NoteInput)
+    note = await notes.send(node.store, node.ident, inp, node.relay.wake)
+    out = msgspec.to_builtins(note)
+    out.pop("type", None)
+    return _json(out, status=201)
+
+
+async def list_notes(node: Node, request: web.Request) -> web.Response:
+    return _json({"notes": await notes.listing(node.store, node.space)})
+
+
+async def quarantine(node: Node, request: web.Request) -> web.Response:
+    rows = await node.store.all(
+        "SELECT id, at, source, subject, author, reason, length(raw) AS size FROM quarantine"
+        " ORDER BY id DESC LIMIT 200"
+    )
+    return _json({"quarantine": [dict(r) for r in rows]})
+
+
+async def alerts(node: Node, request: web.Request) -> web.Response:
+    rows = await node.store.all("SELECT id, at, kind, space, message FROM alerts ORDER BY id DESC LIMIT 200")
+    return _json({"alerts": [dict(r) for r in rows]})
+
+
+ROUTES: Final = (
+    Route("GET", "/healthz", healthz, "Space id, bus state, outbox backlog, replica lag"),
+    Route("GET", "/metrics", metrics, "Prometheus metrics"),
+    Route("GET", "/openapi.json", openapi, "This document"),
+    Route("GET", "/api/spaces", list_spaces, "The federation directory"),
+    Route("GET", "/api/spaces/{id}", get_space, "One space's profile"),
+    Route("PUT", "/api/space", put_space, "Edit this space's profile", private=True, body=ProfileEdit),
+    Route("GET", "/api/federation", federation, "High-water seq per author and channel, and a digest"),
+    Route("POST", "/api/notes", post_note, "Send a sealed note to another space", private=True, body=NoteInput),
+    Route("GET", "/api/notes", list_notes, "Notes sent and received", private=True),
+    Route("GET", "/api/quarantine", quarantine, "Records refused from the bus, with reasons", private=True),
+    Route("GET", "/api/alerts", alerts, "Alerts for the operator (equivocation, pin conflicts)", private=True),
+)
+
+
+def make_app(node: Node) -> web.Application:
+    @web.middleware
+    async def errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except HitodeError as e:
+            return _error(e)
+        except web.HTTPException as e:
+            if e.status >= 400:
+                code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "http_error")
+                return _json({"error": {"code": code, "message": e.reason}}, status=e.status)
+            raise
+
+    app = web.Application(middlewares=[errors], client_max_size=256 * 1024)
+    app[NODE] = node
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, _bind(node, route))
+    return app
+
+
+def _bind(node: Node, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if route.private or route.method != "GET":
+            _authorize(node.token, request)
+        return await route.handler(node, request)
+
+    return handle
+
+
+def _authorize(token: str, request: web.Request) -> None:
+    given = request.headers.get("Authorization", "")
+    if not given.startswith("Bearer "):
+        raise Unauthorized("this needs the operator token: Authorization: Bearer <token>")
+    if not hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+        raise Unauthorized("the operator token is wrong")
+
+

@@ -1,0 +1,58 @@
+"""Notes: sealed direct messages between operators of two spaces.
+
+A note is sealed to the recipient's box key from its space record, so the sender must
+already see the recipient in its directory. Only the two spaces ever hold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from node import outbox, records
+from node.errors import BadInput, NotFound
+from node.identity import Identity
+from node.store import Store
+from schemas.note import Note, NoteInput
+from schemas.space import SpaceProfile
+
+__all__ = ["compose", "send", "listing"]
+
+
+def compose(me: str, inp: NoteInput, record_id: str) -> Note:
+    """The domain rule: a note to another space, version 1."""
+    if inp.to == me:
+        raise BadInput("a note goes to another space, not to this one", field="to")
+    return Note(author=me, to=inp.to, record_id=record_id, version=1, subject=inp.subject, text=inp.text)
+
+
+async def send(store: Store, ident: Identity, inp: NoteInput, wake: Callable[[], None]) -> Note:
+    note = compose(ident.space, inp, outbox.new_id())
+    held = await records.get(store, inp.to, "space", inp.to, SpaceProfile)
+    if held is None:
+        raise NotFound(f"space {inp.to!r} is not in the directory yet", field="to")
+    async with store.write() as tx:
+        await outbox.append(
+            tx, ident, kind="note", record_id=note.record_id, version=1, body=note,
+            channel=inp.to, recipient_box_key=held[0].box_key,
+        )
+    wake()
+    return note
+
+
+async def listing(store: Store, me: str) -> list[dict[str, Any]]:
+    rows = await store.all(
+        "SELECT body, updated_at FROM records WHERE kind = 'note' AND (author = ? OR channel = ?)"
+        " ORDER BY updated_at DESC LIMIT 500",
+        (me, me),
+    )
+    dec = msgspec.msgpack.Decoder(Note)
+    out = []
+    for r in rows:
+        d = msgspec.to_builtins(dec.decode(r["body"]))
+        d.pop("type", None)
+        d["direction"] = "out" if d["author"] == me else "in"
+        out.append(d)
+    return out

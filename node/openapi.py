@@ -1,0 +1,68 @@
+"""The OpenAPI 3.1 document, generated from the route table and the input Structs."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+
+from node.http import ROUTES
+
+__all__ = ["document"]
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    bodies = sorted({r.body for r in ROUTES if r.body is not None}, key=lambda t: t.__name__)
+    _, components = msgspec.json.schema_components(
+        bodies, ref_template="#/components/schemas/{name}"
+    )
+    error = {
+        "description": "An error naming the field when one is at fault",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    components["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+            }
+        },
+    }
+    paths: dict[str, dict[str, Any]] = {}
+    for r in ROUTES:
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "responses": {"200": {"description": "OK"}, "4XX": error},
+        }
+        params = [p.strip("{}") for p in r.path.split("/") if p.startswith("{")]
+        if params:
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+            ]
+        if r.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{r.body.__name__}"}}
+                },
+            }
+        if r.private or r.method != "GET":
+            op["security"] = [{"operator": []}]
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "hitode node", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"operator": {"type": "http", "scheme": "bearer"}},
+        },
+    }

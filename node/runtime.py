@@ -1,0 +1,167 @@
+"""The Node: one space's running node, composed of parts that each own their lifecycle.
+
+Entered in data-flow order and left in reverse (AsyncExitStack): store, embedded
+nats-server (only when no URL is configured), bus, relay, applier, sync, directory,
+HTTP. Leaving stops HTTP first (no new writes), then lets the loops finish their current
+batch (commit, then ack), then closes the bus, the server and the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from aiohttp import web
+
+from node.applier import Applier
+from node.bus import Bus, BusSettings
+from node.config import Config
+from node.directory import Directory
+from node.embedded_nats import EmbeddedNats
+from node.errors import ConfigError
+from node.http import make_app
+from node.identity import Identity, read_token
+from node.metrics import Metrics
+from node.outbox import Relay
+from node.replica import BatchResult, Replica
+from node.store import Store
+from node.sync import Syncer
+
+__all__ = ["Node", "RUN_FILE", "DB_FILE"]
+
+log = logging.getLogger(__name__)
+
+RUN_FILE: Final = "run.json"
+DB_FILE: Final = "hitode.db"
+
+
+class Node:
+    def __init__(self, data_dir: Path, config: Config) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.space = config.space.id
+        self.metrics = Metrics()
+        self.ident = Identity.load(self.space, data_dir)
+        self.token = read_token(data_dir)
+        self._stack = AsyncExitStack()
+        self.http_url = ""
+        self.nats_urls: list[str] = list(config.nats.urls)
+        self.embedded: EmbeddedNats | None = None
+        self._lag: dict[str, int] = {}
+
+    # parts, set in __aenter__
+    store: Store
+    bus: Bus
+    relay: Relay
+    replica: Replica
+    syncer: Syncer
+    directory: Directory
+
+    async def __aenter__(self) -> Node:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        log.info("node %s: stopping", self.space)
+        try:
+            await self._stack.aclose()
+        finally:
+            (self.data_dir / RUN_FILE).unlink(missing_ok=True)
+        log.info("node %s: stopped", self.space)
+
+    async def _start(self) -> None:
+        cfg = self.config
+        enter = self._stack.enter_async_context
+        self.store = await enter(Store(self.data_dir / DB_FILE))
+        if not self.nats_urls:
+            self.embedded = await enter(
+                EmbeddedNats(
+                    store_dir=self.data_dir / "nats",
+                    name=self.space,
+                    binary=cfg.embedded.binary or None,
+                    client_port=cfg.embedded.client_port,
+                )
+            )
+            self.nats_urls = [self.embedded.client_url]
+        self.replica = Replica(self.store, self.ident, self.metrics, max_skew_hours=cfg.tuning.max_clock_skew_hours)
+        await self.replica.pin_config([(p.space, p.key_bytes()) for p in cfg.pins])
+        self.bus = await enter(
+            Bus(
+                BusSettings(
+                    urls=self.nats_urls, name=f"hitode-{self.space}", domain=cfg.nats.domain,
+                    user=cfg.nats.user, password=cfg.nats.password, creds=cfg.nats.creds,
+                    stream_replicas=cfg.nats.stream_replicas,
+                ),
+                self.metrics,
+            )
+        )
+        self.relay = await enter(
+            Relay(
+                self.store, self.bus, self.space, self.metrics,
+                in_flight=cfg.tuning.relay_in_flight, timeout=cfg.tuning.relay_timeout,
+            )
+        )
+        self.syncer = Syncer(self.bus, self.store, self.replica, self.ident, self.metrics, peers=lambda: self.directory.peers())
+        await enter(
+            Applier(self.bus, self.store, self.replica, self.space, self.metrics,
+                    batch=cfg.tuning.fetch_batch, on_batch=self._on_batch)
+        )
+        await enter(self.syncer)
+        self.directory = await enter(
+            Directory(self.store, self.bus, self.ident, cfg, wake_relay=self.relay.wake, on_head=self.syncer.note_head)
+        )
+        await self._serve_http()
+
+    def _on_batch(self, result: BatchResult) -> None:
+        if result.gaps:
+            self.syncer.kick()
+
+    async def _serve_http(self) -> None:
+        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        h = self.config.http
+        site = web.TCPSite(runner, h.host, h.port, shutdown_timeout=2)
+        try:
+            await site.start()
+        except OSError as e:
+            raise ConfigError(
+                f"cannot listen on {h.host}:{h.port} (http.port): {e.strerror or e}; "
+                "is another node or program using that port?"
+            ) from None
+        port = runner.addresses[0][1]
+        self.http_url = self.directory.http_url = f"http://{h.host}:{port}"
+        run = {"pid": os.getpid(), "http_url": self.http_url, "nats_urls": self.nats_urls}
+        (self.data_dir / RUN_FILE).write_text(json.dumps(run))
+        log.info("node %s: serving %s (NATS %s)", self.space, self.http_url, ", ".join(self.nats_urls))
+
+    async def refresh_gauges(self) -> None:
+        self.metrics.outbox_backlog.set(await self.relay.backlog())
+        self.metrics.pending.set(
+            int(await self.store.scalar("SELECT count(*) FROM log WHERE state = 'pending'") or 0)
+        )
+
+    async def health(self) -> dict[str, Any]:
+        s = self.store
+        return {
+            "space": self.space,
+            "bus": self.bus.state,
+            "outbox_backlog": await self.relay.backlog(),
+            "replica_lag": {
+                "pending": int(await s.scalar("SELECT count(*) FROM log WHERE state = 'pending'") or 0),
+            },
+            "quarantined": int(await s.scalar("SELECT count(*) FROM quarantine") or 0),
+            "alerts": int(await s.scalar("SELECT count(*) FROM alerts") or 0),
+            "peers_online": sorted(self.directory.peers()),
+        }

@@ -1,0 +1,191 @@
+"""The node's system of record: one SQLite file (WAL), its migrations and transactions.
+
+SQLite, not the stream, is where a space's data lives (DESIGN §4). One writer connection
+serialised by a lock, because aiosqlite runs every call on one thread and two coroutines
+interleaving statements on one connection would interleave their transactions; a second
+connection serves reads, which WAL lets run beside a write. Own writes commit with
+``synchronous=FULL`` so a 2xx survives SIGKILL and power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import aiosqlite
+
+from node.errors import StoreError
+
+__all__ = ["Store", "MIGRATIONS"]
+
+log = logging.getLogger(__name__)
+
+# Numbered migrations: append only, never edit a released one.
+MIGRATIONS: Final[Sequence[str]] = (
+    # 1: the log of envelopes, chains, outbox, replicated records, pins, positions, quarantine
+    """
+    CREATE TABLE log (
+        author TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        prev BLOB NOT NULL,
+        kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('applied', 'pending', 'rejected')),
+        received_at REAL NOT NULL,
+        PRIMARY KEY (author, channel, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX log_pending ON log (state) WHERE state = 'pending';
+    CREATE TABLE chains (
+        author TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        head BLOB NOT NULL,
+        PRIMARY KEY (author, channel)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        enqueued_at REAL NOT NULL
+    );
+    CREATE TABLE records (
+        author TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (author, kind, record_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE pins (
+        space TEXT PRIMARY KEY,
+        sign_key BLOB NOT NULL,
+        source TEXT NOT NULL,
+        pinned_at REAL NOT NULL
+    );
+    CREATE TABLE positions (
+        consumer TEXT PRIMARY KEY,
+        stream_seq INTEGER NOT NULL
+    );
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        source TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        author TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        space TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
+)
+
+
+class Store:
+    """Owns the two connections; use ``async with Store(path) as store``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        try:
+            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.execute("PRAGMA synchronous=FULL")
+            await self._writer.execute("PRAGMA busy_timeout=10000")
+            await self._writer.execute("PRAGMA foreign_keys=ON")
+            await self._migrate(self._writer)
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute("PRAGMA busy_timeout=10000")
+            await self._reader.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as e:
+            await self.close()
+            raise StoreError(f"cannot open the database {self.path}: {e}") from e
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} was written by a newer hitode (schema {current}, "
+                f"this one knows {len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            log.info("store: migrating %s to schema %d", self.path.name, number)
+            await conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
+            )
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: committed on exit, rolled back on any exception."""
+        conn = self._writer
+        if conn is None:
+            raise StoreError("the store is closed")
+        async with self._lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                await conn.execute("ROLLBACK")
+                raise StoreError(f"commit failed: {e}") from e
+
+    async def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._reader
+        if conn is None:
+            raise StoreError("the store is closed")
+        conn.row_factory = sqlite3.Row
+        async with conn.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.all(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        row = await self.one(sql, params)
+        return None if row is None else row[0]

@@ -1,0 +1,46 @@
+"""The note: a direct message from one space's operator to another's (a `dm` record).
+
+It is the simplest sealed record and the one the node itself needs: operators of partner
+spaces arrange visits and joint events by note. Like every dm plaintext it repeats the
+header fields that the receiver must check against the signed header.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from schemas.ids import RecordId, SpaceId
+
+__all__ = ["Note", "NoteInput", "Sealed"]
+
+
+class Note(msgspec.Struct, frozen=True, kw_only=True, tag="note"):
+    author: SpaceId
+    to: SpaceId
+    record_id: RecordId
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    subject: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000)]
+
+
+class NoteInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """HTTP input for POST /api/notes."""
+
+    to: SpaceId
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000)]
+    subject: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class Sealed(msgspec.Struct, frozen=True, kw_only=True):
+    """A dm body: the plaintext record boxed to the recipient.
+
+    `box_key` is the sender's X25519 public key; it sits inside the signed bytes, so the
+    pinned Ed25519 key vouches for it, and it must equal the box key of the sender's own
+    space record when the receiver has one.
+    """
+
+    box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    nonce: Annotated[bytes, msgspec.Meta(min_length=24, max_length=24)]
+    ciphertext: bytes

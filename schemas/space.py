@@ -1,0 +1,61 @@
+"""The space record: a coworking space's public profile in the federation directory.
+
+It also carries the space's two public keys (Ed25519 for signatures, X25519 for sealed
+direct records), so a receiver learns them from a record the space itself signed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from schemas.ids import SpaceId
+
+__all__ = ["SpaceProfile", "VisaPolicy", "ProfileEdit"]
+
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class VisaPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Whom the space accepts on a Coworking Visa, and how many free days a month."""
+
+    accepts_visas: bool = True
+    accepts_from: list[SpaceId] = []
+    free_days_per_month: Annotated[int, msgspec.Meta(ge=0, le=31)] = 2
+
+
+class SpaceProfile(msgspec.Struct, frozen=True, kw_only=True, tag="space"):
+    """Bus record, kind "space". Unknown fields are tolerated (a newer peer may add some)."""
+
+    id: SpaceId
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    name_ja: ShortText = ""
+    city: ShortText = ""
+    address: ShortText = ""
+    url: ShortText = ""
+    hours: ShortText = ""
+    amenities: list[ShortText] = []
+    house_rules: LongText = ""
+    languages: list[Annotated[str, msgspec.Meta(max_length=16)]] = msgspec.field(
+        default_factory=lambda: ["ja"]
+    )
+    visa_policy: VisaPolicy = VisaPolicy()
+    sign_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+
+
+class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """HTTP input for PUT /api/space: the fields an operator may change; all optional."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | None = None
+    name_ja: ShortText | None = None
+    city: ShortText | None = None
+    address: ShortText | None = None
+    url: ShortText | None = None
+    hours: ShortText | None = None
+    amenities: list[ShortText] | None = None
+    house_rules: LongText | None = None
+    languages: list[Annotated[str, msgspec.Meta(max_length=16)]] | None = None
+    visa_policy: VisaPolicy | None = None
