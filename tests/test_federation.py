@@ -6,7 +6,7 @@ from pathlib import Path
 
 from node.embedded_nats import NatsCluster
 from tests.eventually import eventually
-from tests.spaces import converged, spaces_for
+from tests.spaces import Space, converged, spaces_for
 
 NAMES = ["kobe", "sapporo", "hakodate"]
 
@@ -50,3 +50,51 @@ async def test_sapporo_killed_misses_two_edits_and_catches_up(
 
 async def _is(value: object, want: int) -> bool:
     return (await value) == want  # type: ignore[misc]
+
+
+async def test_kobe_takes_writes_while_its_nats_server_is_down(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Kobe's server stops; kobe's writes succeed into its outbox and reach the others once it is back."""
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo, hakodate):
+        await converged([kobe, sapporo, hakodate])
+        await nats_cluster["kobe"].stop()
+        await eventually(lambda: _health_is(kobe, "bus", "disconnected"))
+        for hours in ("9-18", "9-19", "9-20"):
+            await kobe.put("/api/space", {"hours": hours})
+        health = await kobe.get("/healthz")
+        assert health["outbox_backlog"] == 3
+        assert (await kobe.get("/api/spaces/kobe"))["hours"] == "9-20"  # served from SQLite
+        assert await sapporo.space_version("kobe") == 1
+
+        await nats_cluster["kobe"].start()
+        await nats_cluster["kobe"].wait_healthy()
+        await eventually(lambda: _is(sapporo.space_version("kobe"), 4), timeout=30)
+        await eventually(lambda: _is(hakodate.space_version("kobe"), 4), timeout=30)
+        await converged([kobe, sapporo, hakodate])
+        await eventually(lambda: _health_is(kobe, "outbox_backlog", 0))
+        for s in (sapporo, hakodate):
+            fed = await s.get("/api/federation")
+            assert {"author": "kobe", "channel": "pub", "seq": 4} in fed["chains"]
+            assert (await s.get("/api/quarantine"))["quarantine"] == []
+
+
+async def test_two_versions_within_the_duplicate_window_both_arrive(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Two quick edits of one record are two records on the bus, not one mistaken for a duplicate."""
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo, hakodate):
+        await kobe.put("/api/space", {"hours": "a"})
+        await kobe.put("/api/space", {"hours": "b"})
+
+        async def both_applied() -> bool:
+            fed = await sapporo.get("/api/federation")
+            return {"author": "kobe", "channel": "pub", "seq": 3} in fed["chains"]
+
+        await eventually(both_applied)
+        assert (await sapporo.get("/api/spaces/kobe"))["hours"] == "b"
+        await converged([kobe, sapporo, hakodate])
+
+
+async def _health_is(space: Space, key: str, want: object) -> bool:
+    return bool((await space.get("/healthz"))[key] == want)
