@@ -18,8 +18,10 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
@@ -46,8 +48,6 @@ _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 @functools.cache
 def _version(path: str) -> tuple[int, ...] | str:
     """``<path> --version`` as numbers, or why not; once per path, as it cannot change."""
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        return f"{path} is not an executable file"
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True,
                              timeout=10, check=False)
@@ -59,6 +59,8 @@ def _version(path: str) -> tuple[int, ...] | str:
 
 def _problem_with(path: str) -> str | None:
     """Why ``path`` is not a usable nats-server, or None if it is one."""
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return f"{path} is not an executable file"
     version = _version(path)
     if isinstance(version, str):
         return version
@@ -240,7 +242,8 @@ class EmbeddedNats:
                         last = f"{resp.status} {(await resp.text()).strip()}"
                 except (aiohttp.ClientError, TimeoutError) as e:
                     last = f"{type(e).__name__}: {e}"
-                await asyncio.sleep(0.1)
+                # not faster: each failed check adds a warning to the server's log
+                await asyncio.sleep(0.2)
         tail = await asyncio.to_thread(_read_tail, self.log_path, self._log_offset)
         raise NatsServerError(f"nats-server {self.name} not healthy after {timeout}s; "
                               f"last {url}: {last}\nlog tail:\n{tail}")
@@ -275,6 +278,7 @@ class EmbeddedNats:
         """Write the config, clear stale ports files; return the log's current size."""
         self.ports_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.ports_dir.glob("*.ports"):  # left behind by a SIGKILLed server
+            _reap_orphan(stale, self.config_path)
             stale.unlink(missing_ok=True)
         self.config_path.write_text(self._config())
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -299,7 +303,10 @@ class EmbeddedNats:
         try:
             proc = await asyncio.create_subprocess_exec(
                 binary, "-c", str(self.config_path),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                # Its own session: a Ctrl-C in the operator's terminal reaches the node,
+                # which stops the server in order, not the server behind the node's back.
+                start_new_session=True)
         finally:
             log.close()
         self._proc = proc
@@ -365,6 +372,40 @@ class EmbeddedNats:
             logger.warning("nats-server %s restarted", self.name)
 
 
+def _reap_orphan(ports_file: Path, config: Path) -> None:
+    """Stop a server left running by a node that was SIGKILLed, if it is still ours.
+
+    Its ports file names its pid; it is ours if its command line names our config file.
+    Without this, a restarted node would start a second server on the same store dir.
+    """
+    try:
+        pid = int(ports_file.stem.rsplit("_", 1)[1])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (IndexError, ValueError, OSError):
+        return
+    if str(config).encode() not in cmdline:
+        return
+    logger.warning("stopping nats-server pid %d left over from an earlier run", pid)
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists() or b"" == _proc_state(pid):
+                return
+            time.sleep(0.05)
+
+
+def _proc_state(pid: int) -> bytes:
+    """b"" once the process is gone or a zombie (a zombie holds no ports or files)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return b""
+    state = stat.rsplit(b")", 1)[1].split()[0]
+    return b"" if state in (b"Z", b"X") else state
+
+
 def _reserve_ports(n: int) -> list[int]:
     """``n`` free loopback ports from the kernel, all held at once so they differ."""
     with contextlib.ExitStack() as held:
@@ -388,8 +429,9 @@ class NatsCluster:
 
     def __init__(self, base_dir: Path, names: Sequence[str], cluster_name: str = "hitode",
                  binary: str | None = None) -> None:
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"cluster member names must be distinct and non-empty: {names}")
+        if len(names) < 2 or len(set(names)) != len(names):
+            # a lone clustered JetStream server waits for routes forever: use EmbeddedNats
+            raise ValueError(f"a cluster needs two or more distinct names, got {names}")
         self.base_dir = Path(base_dir)
         self.names = list(names)
         self.cluster_name = cluster_name
@@ -406,9 +448,7 @@ class NatsCluster:
             EmbeddedNats(
                 store_dir=self.base_dir / name, name=name, binary=self._binary,
                 cluster_name=self.cluster_name, cluster_port=port,
-                # a lone member routes to itself: nats-server ignores a route to itself,
-                # but clustered JetStream needs at least one configured
-                routes=[u for u in urls if u != own] or [own],
+                routes=[u for u in urls if u != own],
             )
             for name, port, own in zip(self.names, ports, urls)
         ]

@@ -5,11 +5,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import TypeVar, cast, overload
 
 __all__ = ["eventually"]
 
 T = TypeVar("T")
+
+
+@overload
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 15, interval: float = 0.05
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T], timeout: float = 15, interval: float = 0.05
+) -> T: ...
 
 
 async def eventually(

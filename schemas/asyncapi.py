@@ -1,0 +1,94 @@
+"""The AsyncAPI 3.0 document of hitode's subjects, generated from the Structs.
+
+`python -m schemas.asyncapi` rewrites schemas/asyncapi.json; a test fails when the
+committed file differs from what the Structs say, so the contract cannot drift silently.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from schemas.envelope import Envelope, Header, MAX_ENVELOPE_BYTES
+from schemas.note import Sealed
+from schemas.records import DM_KINDS, PUB_KINDS
+from schemas.rpc import Presence, SignedCall, SyncReply, SyncRequest
+
+__all__ = ["document", "PATH"]
+
+PATH: Final = Path(__file__).with_name("asyncapi.json")
+
+
+def document() -> dict[str, Any]:
+    types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence,
+                        *PUB_KINDS.values(), *DM_KINDS.values()]
+    _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+
+    def message(name: str, payload: str, summary: str) -> dict[str, Any]:
+        messages[name] = {
+            "name": name,
+            "summary": summary,
+            "contentType": "application/msgpack",
+            "payload": {"$ref": f"#/components/schemas/{payload}"},
+        }
+        return {"$ref": f"#/components/messages/{name}"}
+
+    for kind, t in PUB_KINDS.items():
+        channels[f"pub.{kind}"] = {
+            "address": f"hitode.pub.{kind}.{{author}}",
+            "description": f"Broadcast {kind} records (stream HITODE). The envelope's signed "
+            f"body decodes to {t.__name__}.",
+            "parameters": {"author": {"description": "the author's space id"}},
+            "messages": {kind: message(f"{kind}Envelope", "Envelope", f"A signed {t.__name__}")},
+        }
+    for kind, t in DM_KINDS.items():
+        channels[f"dm.{kind}"] = {
+            "address": f"hitode.dm.{{to}}.{kind}.{{author}}",
+            "description": f"{kind} records for one space (stream HITODE); the body is a Sealed "
+            f"box whose plaintext decodes to {t.__name__}.",
+            "parameters": {"to": {"description": "the recipient's space id"},
+                           "author": {"description": "the author's space id"}},
+            "messages": {kind: message(f"{kind}Envelope", "Envelope", f"A signed, sealed {t.__name__}")},
+        }
+    channels["rpc.sync"] = {
+        "address": "hitode.rpc.{to}.sync",
+        "description": "Request/reply on core NATS: records of an author on a channel after a seq.",
+        "parameters": {"to": {"description": "the space asked"}},
+        "messages": {
+            "request": message("syncRequest", "SignedCall", "A SignedCall whose payload is a SyncRequest"),
+            "reply": message("syncReply", "SyncReply", "Raw envelopes in seq order"),
+        },
+    }
+    channels["presence"] = {
+        "address": "hitode.presence.{space}",
+        "description": "Heartbeat on core NATS, not stored.",
+        "parameters": {"space": {"description": "the space beating"}},
+        "messages": {"beat": message("presence", "SignedCall", "A SignedCall whose payload is a Presence")},
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "hitode federation bus",
+            "version": "1",
+            "description": "Envelope = {signed, sig, key}; signed = b'hitode/v1\\0' + MessagePack"
+            f"(Signed[header, body]); at most {MAX_ENVELOPE_BYTES} bytes.",
+        },
+        "defaultContentType": "application/msgpack",
+        "channels": channels,
+        "components": {"schemas": schemas, "messages": messages},
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    PATH.write_text(render(), encoding="utf-8")
+    sys.stdout.write(f"wrote {PATH}\n")
