@@ -105,7 +105,7 @@ class Applier:
                     max_ack_pending=256,
                     inactive_threshold=14 * DAY,
                     num_replicas=1,
-                    **start,  # type: ignore[arg-type]
+                    **start,
                 ),
             )
             log.info("applier: created consumer %s from stream seq %d", name, pos + 1)

@@ -28,7 +28,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     pass
 
 
-class SpaceSection(_Section):
+class SpaceSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: SpaceId
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
     name_ja: str = ""
@@ -36,12 +36,12 @@ class SpaceSection(_Section):
     url: str = ""
 
 
-class HttpSection(_Section):
+class HttpSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8700
 
 
-class NatsSection(_Section):
+class NatsSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Where the bus is. No urls: the node runs its own embedded nats-server."""
 
     urls: list[str] = []
@@ -60,14 +60,14 @@ class NatsSection(_Section):
                 raise ValueError(f"{url!r} is not a nats:// URL")
 
 
-class EmbeddedSection(_Section):
+class EmbeddedSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The embedded nats-server, used only when [nats] urls is empty."""
 
     binary: str = ""
     client_port: Annotated[int, msgspec.Meta(ge=-1, le=65535)] = -1
 
 
-class Pin(_Section):
+class Pin(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A peer's signing key pinned ahead of time, instead of trusted on first use."""
 
     space: SpaceId
@@ -85,7 +85,7 @@ class Pin(_Section):
             raise ValueError("sign_key must be 32 bytes in base64")
 
 
-class TuningSection(_Section):
+class TuningSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Knobs with sensible defaults; documented in the runbook."""
 
     presence_interval: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
@@ -95,7 +95,7 @@ class TuningSection(_Section):
     fetch_batch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 256
 
 
-class Config(_Section):
+class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     space: SpaceSection
     http: HttpSection = HttpSection()
     nats: NatsSection = NatsSection()

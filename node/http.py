@@ -29,7 +29,6 @@ __all__ = ["Route", "ROUTES", "make_app"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Node", web.Request], Awaitable[web.StreamResponse]]
-NODE: Final = web.AppKey("node", "Node")
 _FIELD: Final = re.compile(r"at `\$\.?([^`]*)`")
 
 
@@ -162,7 +161,6 @@ def make_app(node: Node) -> web.Application:
             raise
 
     app = web.Application(middlewares=[errors], client_max_size=256 * 1024)
-    app[NODE] = node
     for route in ROUTES:
         app.router.add_route(route.method, route.path, _bind(node, route))
     return app

@@ -214,7 +214,8 @@ class Relay:
             await sem.acquire()
             task = asyncio.create_task(self._publish(row))
             self._tasks.add(task)
-            task.add_done_callback(lambda t: (self._tasks.discard(t), sem.release()))
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _: sem.release())
 
     async def _publish(self, row: _Row) -> None:
         started = time.perf_counter()

@@ -1,0 +1,96 @@
+"""The apply rules without a bus: two stores, records carried between them by hand."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from node import outbox
+from node.directory import profile_from_config
+from node.config import Config, SpaceSection
+from node.identity import Identity
+from node.metrics import Metrics
+from node.replica import Incoming, Replica
+from node.store import Store
+from schemas.note import Note
+
+
+class Side:
+    def __init__(self, store: Store, ident: Identity) -> None:
+        self.store = store
+        self.ident = ident
+        self.replica = Replica(store, ident, Metrics(), max_skew_hours=6)
+        self.version = 0
+
+    async def publish_profile(self, **changes: str) -> Incoming:
+        cfg = Config(space=SpaceSection(id=self.ident.space, name=changes.pop("name", "Kobe")))
+        self.version += 1
+        async with self.store.write() as tx:
+            h = await outbox.append(
+                tx, self.ident, kind="space", record_id=self.ident.space, version=self.version,
+                body=profile_from_config(cfg, self.ident),
+            )
+        return await self.sent(h.channel, h.seq, h.subject())
+
+    async def sent(self, channel: str, seq: int, subject: str) -> Incoming:
+        raw = await self.store.scalar(
+            "SELECT raw FROM log WHERE author = ? AND channel = ? AND seq = ?",
+            (self.ident.space, channel, seq),
+        )
+        return Incoming(bytes(raw), subject, "test")
+
+
+@pytest_asyncio.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Side, Side]]:
+    async with Store(tmp_path / "kobe.db") as a, Store(tmp_path / "sapporo.db") as b:
+        yield Side(a, Identity.generate("kobe")), Side(b, Identity.generate("sapporo"))
+
+
+async def _chain(side: Side, author: str, channel: str = "pub") -> int:
+    return int(await side.store.scalar(
+        "SELECT seq FROM chains WHERE author = ? AND channel = ?", (author, channel)) or 0)
+
+
+async def test_records_arriving_backwards_wait_and_then_apply_in_order(pair: tuple[Side, Side]) -> None:
+    """Seq 3 and 2 arrive before 1: they wait as pending, and all apply once 1 arrives."""
+    kobe, sapporo = pair
+    one, two, three = [await kobe.publish_profile() for _ in range(3)]
+    r = await sapporo.replica.apply([three, two])
+    assert (r.applied, r.pending) == (0, 2) and r.gaps == {("kobe", "pub"): 0}
+    r = await sapporo.replica.apply([one])
+    assert r.applied == 3 and not r.gaps
+    assert await _chain(sapporo, "kobe") == 3
+    assert await sapporo.store.scalar("SELECT version FROM records WHERE author = 'kobe'") == 3
+
+
+async def test_the_same_envelope_twice_applies_once(pair: tuple[Side, Side]) -> None:
+    """At-least-once delivery: the second copy is counted as a duplicate and changes nothing."""
+    kobe, sapporo = pair
+    one = await kobe.publish_profile()
+    first = await sapporo.replica.apply([one])
+    again = await sapporo.replica.apply([one, one])
+    assert (first.applied, again.applied, again.duplicates, again.quarantined) == (1, 0, 2, 0)
+
+
+async def test_positions_commit_with_the_batch(pair: tuple[Side, Side]) -> None:
+    """The consumer position is written in the same transaction as the records, and never goes back."""
+    kobe, sapporo = pair
+    await sapporo.replica.apply([await kobe.publish_profile()], {"sapporo-pub": 7})
+    await sapporo.replica.apply([], {"sapporo-pub": 5})
+    assert await sapporo.store.scalar("SELECT stream_seq FROM positions") == 7
+
+
+async def test_a_note_opens_only_for_its_recipient(pair: tuple[Side, Side]) -> None:
+    """Kobe seals a note to sapporo: sapporo opens it; the raw envelope never holds the text."""
+    kobe, sapporo = pair
+    await sapporo.replica.apply([await kobe.publish_profile()])
+    async with kobe.store.write() as tx:
+        note = Note(author="kobe", to="sapporo", record_id="n1", version=1, text="秘密の相談")
+        h = await outbox.append(tx, kobe.ident, kind="note", record_id="n1", version=1, body=note,
+                                channel="sapporo", recipient_box_key=sapporo.ident.box_key)
+    item = await kobe.sent("sapporo", 1, h.subject())
+    assert "秘密".encode() not in item.data
+    r = await sapporo.replica.apply([item])
+    assert r.applied == 1 and await _chain(sapporo, "kobe", "sapporo") == 1
