@@ -62,6 +62,7 @@ class Applier:
         self._on_batch = on_batch
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self.lag: dict[str, int] = {}
 
     async def __aenter__(self) -> Applier:
         self._tasks = [
@@ -125,6 +126,10 @@ class Applier:
             delay = 0.2
             try:
                 await self._consume(name, psub)
+            except Exception:  # noqa: BLE001 - e.g. the store failed: nothing was acked
+                log.exception("applier: %s failed; binding again in %.1fs", name, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
             finally:
                 try:
                     await psub.unsubscribe()
@@ -139,6 +144,7 @@ class Applier:
                 msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=self.HEARTBEAT)
             except nats.js.errors.FetchTimeoutError:
                 misses = 0  # alive, nothing new
+                self.lag[name] = 0
                 continue
             except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.ServiceUnavailableError):
                 misses += 1  # nothing came back, or the consumer is gone
@@ -154,6 +160,7 @@ class Applier:
             misses = 0
             items = [Incoming(m.data, m.subject, name) for m in msgs]
             top = max(m.metadata.sequence.stream for m in msgs)
+            self.lag[name] = int(msgs[-1].metadata.num_pending or 0)
             result = await self._replica.apply(items, {name: top})
             for m in msgs:  # ack only after the commit
                 try:

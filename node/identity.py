@@ -95,10 +95,11 @@ class Identity:
         return nonce, box.encrypt(plaintext, nonce).ciphertext
 
     def unseal(self, nonce: bytes, ciphertext: bytes, sender_box_key: bytes) -> bytes:
-        box = nacl.public.Box(self._box, nacl.public.PublicKey(sender_box_key))
         try:
+            # Box() itself refuses some keys (all zeros): that is the sender's fault too.
+            box = nacl.public.Box(self._box, nacl.public.PublicKey(sender_box_key))
             return box.decrypt(ciphertext, nonce)
-        except nacl.exceptions.CryptoError as e:
+        except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, ValueError, TypeError) as e:
             raise Rejected("sealed body does not open with the sender's box key") from e
 
 

@@ -69,7 +69,7 @@ def check(
         raise Rejection(
             "subject_mismatch",
             f"published on {subject} but the signed header says {h.subject()}",
-            author=author or h.author,
+            author=h.author,  # who signed it, not whom the subject names
         )
     if h.is_dm and h.channel != me:
         raise Rejection("misaddressed", f"a dm for {h.channel} reached {me}", author=h.author)

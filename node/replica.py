@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Final
@@ -21,6 +22,7 @@ import aiosqlite
 import msgspec
 
 from node import records
+from node.errors import Rejected, StoreError
 from node.identity import Identity
 from node.intake import Rejection, Verified, check, subject_author
 from node.metrics import Metrics
@@ -105,6 +107,11 @@ class Replica:
                     await self._accept(tx, v, chains, pins, result)
                 except Rejection as r:
                     await self._quarantine(tx, item, r, result)
+                except (sqlite3.Error, StoreError):
+                    raise  # the store is in trouble: roll back, nothing is acked
+                except Exception as e:  # noqa: BLE001 - a poison record must not stop the loop
+                    log.exception("replica: unexpected failure on a record; quarantining it")
+                    await self._quarantine(tx, item, Rejection("internal_error", repr(e)), result)
             for (author, channel), c in chains.items():
                 if c.dirty:
                     await tx.execute(
@@ -236,7 +243,10 @@ class Replica:
                 row = await cur.fetchone()
             if row is not None and _space.decode(row[0]).box_key != sealed.box_key:
                 raise Rejection("key_mismatch", "sealed with a box key other than the sender's", author=h.author)
-            plain = self._ident.unseal(sealed.nonce, sealed.ciphertext, sealed.box_key)
+            try:
+                plain = self._ident.unseal(sealed.nonce, sealed.ciphertext, sealed.box_key)
+            except Rejected as e:
+                raise Rejection("bad_body", e.message, author=h.author) from None
         try:
             body = decode_body(h.kind, plain)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _reply_dec: Final = msgspec.msgpack.Decoder(SyncReply)
 _enc: Final = msgspec.msgpack.Encoder()
 MAX_REPLY_BYTES: Final = 900 * 1024  # under NATS's default 1 MiB max payload
+MAX_REQUEST_AGE: Final = dt.timedelta(minutes=5)
 
 
 class Syncer:
@@ -108,6 +109,9 @@ class Syncer:
 
     async def answer(self, data: bytes) -> SyncReply:
         req, key = open_call(data, RPC_TAG, SyncRequest)
+        if abs(dt.datetime.now(dt.UTC) - req.at) > MAX_REQUEST_AGE:
+            # A replayed request must not fetch a dm channel's records to another inbox.
+            raise Rejected("the request is too old or from the future; check the clock")
         pinned = await self._store.scalar("SELECT sign_key FROM pins WHERE space = ?", (req.caller,))
         if pinned is not None and bytes(pinned) != key:
             raise Rejected(f"the request is not signed by {req.caller}'s pinned key")
