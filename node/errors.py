@@ -13,6 +13,7 @@ __all__ = [
     "HitodeError",
     "BadInput",
     "Unauthorized",
+    "Forbidden",
     "NotFound",
     "Conflict",
     "ConfigError",
@@ -47,6 +48,11 @@ class BadInput(HitodeError):
 class Unauthorized(HitodeError):
     code = "unauthorized"
     status = 401
+
+
+class Forbidden(HitodeError):
+    code = "forbidden"
+    status = 403
 
 
 class NotFound(HitodeError):

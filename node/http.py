@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from aiohttp import web
 
-from node import notes, records
+from node import api, notes, records
 from node.errors import BadInput, HitodeError, Unauthorized
+from schemas.event import EventInput, EventPatch, RsvpInput
+from schemas.member import MemberInput, MemberPatch
 from schemas.note import NoteInput
 from schemas.space import ProfileEdit
 
 if TYPE_CHECKING:
     from node.runtime import Node
 
-__all__ = ["Route", "ROUTES", "make_app"]
+__all__ = ["Route", "ROUTES", "make_app", "token_ok", "decode_body"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,19 @@ ROUTES: Final = (
     Route("GET", "/api/notes", list_notes, "Notes sent and received", private=True),
     Route("GET", "/api/quarantine", quarantine, "Records refused from the bus, with reasons", private=True),
     Route("GET", "/api/alerts", alerts, "Alerts for the operator (equivocation, pin conflicts)", private=True),
+    Route("GET", "/api/events", api.list_events, "Federated events (from, to, space, tag, joint, status, limit, offset)"),
+    Route("POST", "/api/events", api.post_event, "Create an event of this space", body=EventInput),
+    Route("GET", "/api/events/{id}.ics", api.get_event_ics, "One event as iCalendar"),
+    Route("GET", "/api/events/{id}", api.get_event, "One event, its parts; with the token, RSVPs and attendees"),
+    Route("PATCH", "/api/events/{id}", api.patch_event, "Edit an event of this space", body=EventPatch),
+    Route("POST", "/api/events/{id}/cancel", api.cancel_event, "Cancel an event of this space"),
+    Route("POST", "/api/events/{id}/rsvps", api.post_rsvp, "Sign up (or cancel) a member of this space", body=RsvpInput),
+    Route("GET", "/api/rsvps", api.list_rsvps, "This space's members' RSVPs and their status", private=True),
+    Route("GET", "/calendar.ics", api.calendar_ics, "The federated calendar (RFC 5545)"),
+    Route("GET", "/api/members", api.list_members, "Members of this space", private=True),
+    Route("POST", "/api/members", api.post_member, "Add a member", body=MemberInput),
+    Route("GET", "/api/members/{id}", api.get_member, "One member", private=True),
+    Route("PATCH", "/api/members/{id}", api.patch_member, "Edit a member", body=MemberPatch),
 )
 
 
@@ -156,9 +171,12 @@ def make_app(node: Node) -> web.Application:
             return _error(e)
         except web.HTTPException as e:
             if e.status >= 400:
-                code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "http_error")
+                code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(e.status, "http_error")
                 return _json({"error": {"code": code, "message": e.reason}}, status=e.status)
             raise
+        except Exception:
+            log.exception("http: %s %s failed", request.method, request.path)
+            return _json({"error": {"code": "internal", "message": "the node failed on this request; see its log"}}, status=500)
 
     app = web.Application(middlewares=[errors], client_max_size=256 * 1024)
     for route in ROUTES:
@@ -179,7 +197,12 @@ def _authorize(token: str, request: web.Request) -> None:
     given = request.headers.get("Authorization", "")
     if not given.startswith("Bearer "):
         raise Unauthorized("this needs the operator token: Authorization: Bearer <token>")
-    if not hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+    if not token_ok(token, request):
         raise Unauthorized("the operator token is wrong")
+
+
+def token_ok(token: str, request: web.Request) -> bool:
+    given = request.headers.get("Authorization", "")
+    return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())
 
 

@@ -17,7 +17,7 @@ import msgspec
 from node.store import Store
 from schemas.envelope import PUB
 
-__all__ = ["put", "get", "of_kind", "digest", "version_of"]
+__all__ = ["put", "get", "get_in", "of_kind", "digest", "version_of"]
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -55,6 +55,20 @@ async def version_of(tx: aiosqlite.Connection, author: str, kind: str, record_id
     ) as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def get_in(
+    tx: aiosqlite.Connection, author: str, kind: str, record_id: str, type_: type[T]
+) -> tuple[T, int] | None:
+    """Like `get`, inside a write transaction (sees its own uncommitted writes)."""
+    async with tx.execute(
+        "SELECT body, version FROM records WHERE author = ? AND kind = ? AND record_id = ?",
+        (author, kind, record_id),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return msgspec.msgpack.decode(row[0], type=type_), int(row[1])
 
 
 async def get(

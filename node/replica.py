@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 import aiosqlite
@@ -30,9 +30,13 @@ from node.store import Store
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed, envelope_hash
 from schemas.note import Sealed
 from schemas.records import DM_KINDS, KINDS, decode_body
+from schemas.event import Event
+from schemas.envelope import Header
 from schemas.space import SpaceProfile
 
-__all__ = ["Incoming", "Replica", "BatchResult"]
+Reactor = Callable[[aiosqlite.Connection, Identity, Header, msgspec.Struct, bytes], Awaitable[None]]
+
+__all__ = ["Incoming", "Replica", "BatchResult", "Reactor"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,9 @@ class Replica:
         self._ident = ident
         self._metrics = metrics
         self._max_skew = dt.timedelta(hours=max_skew_hours)
+        # Domain reactions to an applied record, run in the same transaction (so their
+        # outgoing records commit with the apply, or not at all).
+        self.reactors: dict[str, Reactor] = {}
 
     async def pin_config(self, pins: Sequence[tuple[str, bytes]]) -> None:
         """Pins from config win over trust-on-first-use; a conflict is raised to the operator."""
@@ -208,12 +215,15 @@ class Replica:
         state = "applied"
         reason: Rejection | None = None
         try:
-            plain = await self._open(tx, v)
+            plain, body, box_key = await self._open(tx, v)
             if not await records.put(
                 tx, author=h.author, kind=h.kind, record_id=h.record_id, channel=h.channel,
                 version=h.version, body=plain, hash=v.hash,
             ):
                 raise Rejection("stale_version", f"version {h.version} of {h.kind} {h.record_id} is not newer than the one held", author=h.author)
+            react = self.reactors.get(h.kind)
+            if react is not None:
+                await react(tx, self._ident, h, body, box_key)
             result.applied += 1
             self._metrics.applied.labels(kind=h.kind).inc()
         except Rejection as r:
@@ -225,9 +235,10 @@ class Replica:
         if reason is not None:
             await self._quarantine(tx, Incoming(v.raw, h.subject(), "apply"), reason, result)
 
-    async def _open(self, tx: aiosqlite.Connection, v: Verified) -> bytes:
-        """The plaintext body, checked against the header; raises Rejection."""
+    async def _open(self, tx: aiosqlite.Connection, v: Verified) -> tuple[bytes, msgspec.Struct, bytes]:
+        """(plaintext, body, sender's box key), checked against the header; raises Rejection."""
         h = v.header
+        box_key = b""
         if h.kind not in KINDS or (h.kind in DM_KINDS) != h.is_dm:
             raise Rejection("unknown_kind", f"kind {h.kind!r} is not known on channel {h.channel}", author=h.author)
         plain = v.body
@@ -243,6 +254,7 @@ class Replica:
                 row = await cur.fetchone()
             if row is not None and _space.decode(row[0]).box_key != sealed.box_key:
                 raise Rejection("key_mismatch", "sealed with a box key other than the sender's", author=h.author)
+            box_key = sealed.box_key
             try:
                 plain = self._ident.unseal(sealed.nonce, sealed.ciphertext, sealed.box_key)
             except Rejected as e:
@@ -261,7 +273,9 @@ class Replica:
                 raise Rejection("header_mismatch", "a space record must describe its author", author=h.author)
             if body.sign_key != v.key:
                 raise Rejection("key_mismatch", "the space record names another signing key", author=h.author)
-        return plain
+        elif isinstance(body, Event) and (body.space != h.author or body.id != h.record_id):
+            raise Rejection("header_mismatch", "an event must be hosted by its author, under its own id", author=h.author)
+        return plain, body, box_key
 
     async def _log(self, tx: aiosqlite.Connection, v: Verified, state: str) -> None:
         h = v.header

@@ -26,6 +26,7 @@ from node.embedded_nats import EmbeddedNats
 from node.errors import ConfigError
 from node.http import make_app
 from node.identity import Identity, read_token
+from node import members, rsvps
 from node.metrics import Metrics
 from node.outbox import Relay
 from node.replica import BatchResult, Replica
@@ -48,6 +49,7 @@ class Node:
         self.metrics = Metrics()
         self.ident = Identity.load(self.space, data_dir)
         self.token = read_token(data_dir)
+        self.member_secret = members.load_secret(data_dir)
         self._stack = AsyncExitStack()
         self.http_url = ""
         self.nats_urls: list[str] = list(config.nats.urls)
@@ -96,6 +98,7 @@ class Node:
             self.nats_urls = [self.embedded.client_url]
         self.replica = Replica(self.store, self.ident, self.metrics, max_skew_hours=cfg.tuning.max_clock_skew_hours)
         await self.replica.pin_config([(p.space, p.key_bytes()) for p in cfg.pins])
+        self.replica.reactors["rsvp"] = rsvps.on_rsvp
         self.bus = await enter(
             Bus(
                 BusSettings(
@@ -124,6 +127,7 @@ class Node:
         await self._serve_http()
 
     def _on_batch(self, result: BatchResult) -> None:
+        self.relay.wake()  # reactors may have queued answers (RSVP decisions)
         if result.gaps:
             self.syncer.kick()
 

@@ -98,6 +98,39 @@ MIGRATIONS: Final[Sequence[str]] = (
         message TEXT NOT NULL
     );
     """,
+    # 2: local members, the host's attendee lists, imported calendar feeds
+    """
+    CREATE TABLE members (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        share_name INTEGER NOT NULL,
+        skills TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE attendees (
+        event_id TEXT NOT NULL,
+        space TEXT NOT NULL,
+        rsvp_id TEXT NOT NULL,
+        member TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        box_key BLOB NOT NULL,
+        status TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (event_id, space, rsvp_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX attendees_queue ON attendees (event_id, status, position);
+    CREATE TABLE feeds (
+        url TEXT PRIMARY KEY,
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        polled_at REAL,
+        imported INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        added_at REAL NOT NULL
+    );
+    """,
 )
 
 

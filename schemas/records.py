@@ -11,15 +11,18 @@ from typing import Final
 
 import msgspec
 
+from schemas.event import Event, Rsvp, RsvpStatus
 from schemas.note import Note
 from schemas.space import SpaceProfile
 
 __all__ = ["KINDS", "DM_KINDS", "PUB_KINDS", "Body", "decode_body", "encode_body"]
 
-Body = SpaceProfile | Note
+Body = SpaceProfile | Event | Note | Rsvp | RsvpStatus
 
-PUB_KINDS: Final[dict[str, type[msgspec.Struct]]] = {"space": SpaceProfile}
-DM_KINDS: Final[dict[str, type[msgspec.Struct]]] = {"note": Note}
+PUB_KINDS: Final[dict[str, type[msgspec.Struct]]] = {"space": SpaceProfile, "event": Event}
+DM_KINDS: Final[dict[str, type[msgspec.Struct]]] = {
+    "note": Note, "rsvp": Rsvp, "rsvp_status": RsvpStatus,
+}
 KINDS: Final[dict[str, type[msgspec.Struct]]] = {**PUB_KINDS, **DM_KINDS}
 
 _decoders: Final = {kind: msgspec.msgpack.Decoder(t) for kind, t in KINDS.items()}

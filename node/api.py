@@ -1,0 +1,176 @@
+"""HTTP handlers for events, RSVPs, members and the calendar (routes in http.py).
+
+Handlers only translate: decode and validate the input once, call the domain rule or
+query, encode the answer. Public federation data (events, calendar) needs no token;
+members, attendee lists and writes do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+
+from node import events, members, rsvps
+from node.errors import BadInput, Forbidden
+from node.outbox import new_id
+from schemas.event import EventInput, EventPatch, RsvpInput
+from schemas.member import MemberInput, MemberPatch
+
+if TYPE_CHECKING:
+    from node.runtime import Node
+
+__all__ = [
+    "list_events", "post_event", "get_event", "get_event_ics", "patch_event", "cancel_event",
+    "post_rsvp", "list_rsvps", "calendar_ics", "list_members", "post_member", "get_member",
+    "patch_member",
+]
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
+
+
+def filters(request: web.Request) -> events.Filters:
+    try:
+        return msgspec.convert(dict(request.query), events.Filters, strict=False)
+    except msgspec.ValidationError as e:
+        msg = str(e)
+        field = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
+        raise BadInput(msg.split(" - at ")[0], field=field) from None
+
+
+def authorized(node: Node, request: web.Request) -> bool:
+    from node.http import token_ok
+
+    return token_ok(node.token, request)
+
+
+async def list_events(node: Node, request: web.Request) -> web.Response:
+    return json_response(await events.listing(node.store, filters(request)))
+
+
+async def post_event(node: Node, request: web.Request) -> web.Response:
+    from node.http import decode_body
+
+    inp = await decode_body(request, EventInput)
+    event = events.create(node.space, inp, new_id())
+    async with node.store.write() as tx:
+        await events.save(tx, node.ident, event, 1)
+    node.relay.wake()
+    return json_response(events.view(event, 1), status=201)
+
+
+async def get_event(node: Node, request: web.Request) -> web.Response:
+    event, version = await events.find(node.store, request.match_info["id"])
+    out = events.view(event, version)
+    everything = await events.all_events(node.store)
+    jid = events.joint_ids(everything).get(event.id, "")
+    if jid:
+        (entry,) = events.group(events.select(everything, events.Filters(joint=jid)))
+        out["joint_id"], out["parts"] = jid, entry["parts"]
+    if authorized(node, request):
+        out["rsvps"] = await rsvps.mine(node.store, node.space, secret=node.member_secret, event_id=event.id)
+        if event.space == node.space:
+            out["attendees"] = await rsvps.attendees(node.store, event.id)
+    return json_response(out)
+
+
+def _own(node: Node, event_space: str) -> None:
+    if event_space != node.space:
+        raise Forbidden(f"only {event_space} edits its events", field="id")
+
+
+async def patch_event(node: Node, request: web.Request) -> web.Response:
+    from node.http import decode_body
+
+    p = await decode_body(request, EventPatch)
+    event, _ = await events.find(node.store, request.match_info["id"])
+    _own(node, event.space)
+    async with node.store.write() as tx:
+        held = await events.find_in(tx, node.space, event.id)
+        assert held is not None
+        new = events.patch(held[0], p)
+        await events.save(tx, node.ident, new, held[1] + 1)
+        if new.capacity != held[0].capacity:
+            await rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
+    node.relay.wake()
+    return json_response(events.view(*await events.find(node.store, event.id)))
+
+
+async def cancel_event(node: Node, request: web.Request) -> web.Response:
+    event, _ = await events.find(node.store, request.match_info["id"])
+    _own(node, event.space)
+    async with node.store.write() as tx:
+        held = await events.find_in(tx, node.space, event.id)
+        assert held is not None
+        new = events.cancel(held[0])
+        await events.save(tx, node.ident, new, held[1] + 1)
+    node.relay.wake()
+    return json_response(events.view(new, held[1] + 1))
+
+
+async def post_rsvp(node: Node, request: web.Request) -> web.Response:
+    from node.http import decode_body
+
+    inp = await decode_body(request, RsvpInput)
+    out = await rsvps.request(node.store, node.ident, node.member_secret, request.match_info["id"], inp,
+                              node.relay.wake)
+    return json_response(out, status=202)
+
+
+async def list_rsvps(node: Node, request: web.Request) -> web.Response:
+    return json_response({"rsvps": await rsvps.mine(node.store, node.space, secret=node.member_secret)})
+
+
+def _ics(body: bytes, name: str) -> web.Response:
+    return web.Response(
+        body=body, content_type="text/calendar", charset="utf-8",
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+async def _names(node: Node) -> dict[str, str]:
+    return {s["id"]: s["name"] for s in await node.directory.spaces()}
+
+
+async def calendar_ics(node: Node, request: web.Request) -> web.Response:
+    from node.calendar import render
+
+    everything = await events.all_events(node.store)
+    chosen = events.select(everything, filters(request))
+    jids = events.joint_ids(everything)
+    # the calendar folds parts by joint id; the lead part may not carry its own
+    chosen = [(msgspec.structs.replace(e, joint_id=jids[e.id]), v) for e, v in chosen]
+    body = render(chosen, calendar_name=f"hitode — {node.config.space.name}", space_names=await _names(node))
+    return _ics(body, "hitode.ics")
+
+
+async def get_event_ics(node: Node, request: web.Request) -> web.Response:
+    from node.calendar import render_one
+
+    event, version = await events.find(node.store, request.match_info["id"])
+    return _ics(render_one(event, version, space_names=await _names(node)), f"{event.id}.ics")
+
+
+async def list_members(node: Node, request: web.Request) -> web.Response:
+    return json_response({"members": await members.listing(node.store)})
+
+
+async def post_member(node: Node, request: web.Request) -> web.Response:
+    from node.http import decode_body
+
+    inp = await decode_body(request, MemberInput)
+    return json_response(await members.create(node.store, inp, new_id()), status=201)
+
+
+async def get_member(node: Node, request: web.Request) -> web.Response:
+    return json_response(await members.get(node.store, request.match_info["id"]))
+
+
+async def patch_member(node: Node, request: web.Request) -> web.Response:
+    from node.http import decode_body
+
+    p = await decode_body(request, MemberPatch)
+    return json_response(await members.patch(node.store, request.match_info["id"], p))

@@ -1,0 +1,200 @@
+"""Events: the rules for creating, editing and cancelling them, and the federated listing.
+
+Rules are plain functions over Structs (testable without a bus); `save` puts an event
+through the outbox inside the caller's transaction. Listing reads the replicated event
+records and folds the parts of a joint event (同時開催) into one entry with its parts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
+from typing import Any, Final
+
+import aiosqlite
+import msgspec
+
+from node import outbox, records
+from node.errors import BadInput, Conflict, NotFound
+from node.identity import Identity
+from node.store import Store
+from schemas.event import Event, EventInput, EventPatch
+
+__all__ = ["KIND", "zone", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
+
+KIND: Final = "event"
+_dec: Final = msgspec.msgpack.Decoder(Event)
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"{name!r} is not a known time zone (e.g. Asia/Tokyo)", field="tz") from None
+
+
+def _instant(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    """A time without an offset is read in the event's zone; stored as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(dt.UTC)
+
+
+def _check_times(start: dt.datetime, end: dt.datetime) -> None:
+    if end <= start:
+        raise BadInput("the end must be after the start", field="end")
+    if end - start > dt.timedelta(days=31):
+        raise BadInput("an event lasts at most 31 days", field="end")
+
+
+def create(space: str, inp: EventInput, event_id: str) -> Event:
+    tz = zone(inp.tz)
+    start, end = _instant(inp.start, tz), _instant(inp.end, tz)
+    _check_times(start, end)
+    return Event(
+        id=event_id, space=space, title=inp.title, description=inp.description, start=start,
+        end=end, tz=inp.tz, place=inp.place, capacity=inp.capacity, tags=inp.tags,
+        language=inp.language, joint_id=inp.joint_id,
+    )
+
+
+def patch(event: Event, p: EventPatch) -> Event:
+    if event.status == "cancelled":
+        raise Conflict("a cancelled event cannot be edited", field="id")
+    changes = {k: v for k, v in msgspec.structs.asdict(p).items() if v is not msgspec.UNSET}
+    tz_name = changes.get("tz", event.tz)
+    tz = zone(tz_name)
+    for f in ("start", "end"):
+        if f in changes:
+            changes[f] = _instant(changes[f], tz)
+    new = msgspec.structs.replace(event, **changes, status="updated")
+    _check_times(new.start, new.end)
+    if new.capacity is not None and new.capacity < event.confirmed:
+        raise BadInput(
+            f"capacity {new.capacity} is below the {event.confirmed} attendees already confirmed",
+            field="capacity",
+        )
+    return new
+
+
+def cancel(event: Event) -> Event:
+    if event.status == "cancelled":
+        raise Conflict("the event is already cancelled", field="id")
+    return msgspec.structs.replace(event, status="cancelled")
+
+
+async def save(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
+    await outbox.append(tx, ident, kind=KIND, record_id=event.id, version=version, body=event)
+
+
+async def find(store: Store, event_id: str) -> tuple[Event, int]:
+    row = await store.one(
+        "SELECT body, version FROM records WHERE kind = ? AND record_id = ? LIMIT 1", (KIND, event_id)
+    )
+    if row is None:
+        raise NotFound(f"no event {event_id!r}", field="id")
+    return _dec.decode(row["body"]), int(row["version"])
+
+
+async def find_in(tx: aiosqlite.Connection, author: str, event_id: str) -> tuple[Event, int] | None:
+    return await records.get_in(tx, author, KIND, event_id, Event)
+
+
+def view(event: Event, version: int) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(event)
+    out.pop("type", None)
+    out["version"] = version
+    zi = zone(event.tz)
+    out["local_start"] = event.start.astimezone(zi).isoformat()
+    out["local_end"] = event.end.astimezone(zi).isoformat()
+    return out
+
+
+class Filters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Query of GET /api/events and /calendar.ics."""
+
+    start: dt.datetime | None = msgspec.field(default=None, name="from")
+    to: dt.datetime | None = None
+    space: str | None = None
+    tag: str | None = None
+    joint: str | None = None
+    status: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 500:
+            raise ValueError("limit must be between 1 and 500")
+        if self.offset < 0:
+            raise ValueError("offset must be 0 or more")
+        if self.status not in (None, "active", "scheduled", "updated", "cancelled"):
+            raise ValueError("status must be active, scheduled, updated or cancelled")
+
+    def keep(self, e: Event, joint_id: str) -> bool:
+        if self.start is not None and e.end < _aware(self.start):
+            return False
+        if self.to is not None and e.start > _aware(self.to):
+            return False
+        if self.space is not None and e.space != self.space:
+            return False
+        if self.tag is not None and self.tag not in e.tags:
+            return False
+        if self.joint is not None and joint_id != self.joint:
+            return False
+        if self.status == "active":
+            return e.status != "cancelled"
+        return self.status is None or e.status == self.status
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=zone("Asia/Tokyo"))
+
+
+async def all_events(store: Store) -> list[tuple[Event, int]]:
+    rows = await store.all("SELECT body, version FROM records WHERE kind = ?", (KIND,))
+    return [(_dec.decode(r["body"]), int(r["version"])) for r in rows]
+
+
+def joint_ids(events: Sequence[tuple[Event, int]]) -> dict[str, str]:
+    """Each event's joint id. The lead part need not name one: parts name the lead's id."""
+    leads = {e.joint_id for e, _ in events if e.joint_id}
+    return {e.id: e.joint_id or (e.id if e.id in leads else "") for e, _ in events}
+
+
+def group(events: Sequence[tuple[Event, int]]) -> list[dict[str, Any]]:
+    """One entry per event; the parts of a joint event fold into one entry with `parts`."""
+    jids = joint_ids(events)
+    joint: dict[str, list[tuple[Event, int]]] = {}
+    entries: list[dict[str, Any]] = []
+    for e, v in events:
+        if jids[e.id]:
+            joint.setdefault(jids[e.id], []).append((e, v))
+        else:
+            entries.append(view(e, v))
+    for jid, parts in joint.items():
+        parts.sort(key=lambda p: (p[0].id != jid, p[0].start, p[0].space))
+        lead = view(*parts[0])
+        lead["joint"] = True
+        lead["joint_id"] = jid
+        lead["start"] = min(p[0].start for p in parts).isoformat()
+        lead["end"] = max(p[0].end for p in parts).isoformat()
+        lead["parts"] = [view(*p) for p in parts]
+        entries.append(lead)
+    entries.sort(key=lambda x: (x["start"], x["id"]))
+    return entries
+
+
+def select(everything: Sequence[tuple[Event, int]], f: Filters) -> list[tuple[Event, int]]:
+    """The events a filter keeps; a joint event is kept whole when any of its parts matches."""
+    jids = joint_ids(everything)
+    hit = {jids[e.id] for e, _ in everything if jids[e.id] and f.keep(e, jids[e.id])}
+    return [(e, v) for e, v in everything if (jids[e.id] in hit if jids[e.id] else f.keep(e, ""))]
+
+
+async def listing(store: Store, f: Filters) -> dict[str, Any]:
+    """Filtered, grouped and paged."""
+    entries = group(select(await all_events(store), f))
+    page = entries[f.offset : f.offset + f.limit]
+    nxt = f.offset + f.limit if f.offset + f.limit < len(entries) else None
+    return {"events": page, "total": len(entries), "next_offset": nxt}

@@ -1,0 +1,236 @@
+"""RSVPs: a member of any space signs up for any space's event; the host decides.
+
+The member's space sends an `Rsvp` dm to the host. The host applies the one rule,
+`decide`, in the same transaction that applies the dm: a seat if one is free, else the
+waitlist; a cancellation frees a seat for the first on the waitlist. It answers each
+changed attendee's space with an `RsvpStatus` dm and re-publishes the event with its new
+counts, all through the outbox. The RSVP id is derived from (event, member), so the same
+member signing up twice is one RSVP, and a redelivered dm is a version already held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+import aiosqlite
+import msgspec
+
+from node import events, members, outbox, records
+from node.errors import Conflict, NotFound
+from node.identity import Identity
+from node.store import Store
+from schemas.envelope import Header
+from schemas.event import Event, Rsvp, RsvpInput, RsvpStatus
+from schemas.space import SpaceProfile
+
+__all__ = ["rsvp_id", "request", "on_rsvp", "mine", "attendees"]
+
+KIND: Final = "rsvp"
+STATUS_KIND: Final = "rsvp_status"
+
+
+def rsvp_id(event: Event, member: str) -> str:
+    return "r-" + hashlib.sha256(f"{event.space}|{event.id}|{member}".encode()).hexdigest()[:24]
+
+
+def check_open(event: Event, now: dt.datetime) -> None:
+    """The rule for signing up: not to a cancelled event, not to one that has ended."""
+    if event.status == "cancelled":
+        raise Conflict("the event is cancelled", field="event")
+    if event.end <= now:
+        raise Conflict("the event is over", field="event")
+
+
+async def request(
+    store: Store, ident: Identity, secret: bytes, event_id: str, inp: RsvpInput,
+    wake: Callable[[], None],
+) -> dict[str, Any]:
+    """Sign up (or cancel) a member of this space for an event of any space."""
+    event, _ = await events.find(store, event_id)
+    member = await members.get(store, inp.member, field="member")
+    if not inp.cancel:
+        check_open(event, dt.datetime.now(dt.UTC))
+    fid = members.federation_id(secret, member["id"])
+    rid = rsvp_id(event, fid)
+    name = member["name"] if member["share_name"] else ""
+    status: Literal["requested", "cancelled"] = "cancelled" if inp.cancel else "requested"
+    async with store.write() as tx:
+        if event.space == ident.space:
+            await decide(tx, ident, event.id, space=ident.space, rid=rid, member=fid,
+                         display_name=name, box_key=ident.box_key, status=status)
+        else:
+            host = await records.get_in(tx, event.space, "space", event.space, SpaceProfile)
+            if host is None:
+                raise NotFound(f"space {event.space!r} is not in the directory yet", field="event")
+            version = await records.version_of(tx, ident.space, KIND, rid) + 1
+            body = Rsvp(author=ident.space, to=event.space, record_id=rid, version=version,
+                        event_id=event.id, member=fid, display_name=name, status=status)
+            await outbox.append(tx, ident, kind=KIND, record_id=rid, version=version, body=body,
+                                channel=event.space, recipient_box_key=host[0].box_key)
+    wake()
+    return await _one(store, ident.space, rid, event, member["id"])
+
+
+async def on_rsvp(
+    tx: aiosqlite.Connection, ident: Identity, header: Header, body: msgspec.Struct, sender_box_key: bytes
+) -> None:
+    """Reactor: an Rsvp dm was applied at the host; decide in the same transaction."""
+    assert isinstance(body, Rsvp)
+    await decide(tx, ident, body.event_id, space=header.author, rid=body.record_id, member=body.member,
+                 display_name=body.display_name, box_key=sender_box_key, status=body.status)
+
+
+async def decide(
+    tx: aiosqlite.Connection, ident: Identity, event_id: str, *, space: str, rid: str, member: str,
+    display_name: str, box_key: bytes, status: str,
+) -> None:
+    held = await events.find_in(tx, ident.space, event_id)
+    now = time.time()
+    changed: list[tuple[str, str, bytes, str, str]] = []  # (space, rid, box_key, status, reason)
+    async with tx.execute(
+        "SELECT status FROM attendees WHERE event_id = ? AND space = ? AND rsvp_id = ?", (event_id, space, rid)
+    ) as cur:
+        row = await cur.fetchone()
+    before = row[0] if row else None
+    if held is None:
+        changed.append((space, rid, box_key, "refused", "no such event at this space"))
+    elif status == "requested":
+        event = held[0]
+        try:
+            check_open(event, dt.datetime.now(dt.UTC))
+        except Conflict as e:
+            changed.append((space, rid, box_key, "refused", e.message))
+        else:
+            if before not in ("confirmed", "waitlisted"):
+                seated = event.capacity is None or await _count(tx, event_id, "confirmed") < event.capacity
+                new = "confirmed" if seated else "waitlisted"
+                await tx.execute(
+                    "INSERT INTO attendees (event_id, space, rsvp_id, member, display_name, box_key, status,"
+                    " position, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                    " (SELECT coalesce(max(position), 0) + 1 FROM attendees WHERE event_id = ?), ?)"
+                    " ON CONFLICT (event_id, space, rsvp_id) DO UPDATE SET status = excluded.status,"
+                    " position = excluded.position, display_name = excluded.display_name, updated_at = excluded.updated_at",
+                    (event_id, space, rid, member, display_name, box_key, new, event_id, now),
+                )
+                changed.append((space, rid, box_key, new, ""))
+    elif before in ("confirmed", "waitlisted"):  # a cancellation
+        await tx.execute(
+            "UPDATE attendees SET status = 'cancelled', updated_at = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
+            (now, event_id, space, rid),
+        )
+        changed.append((space, rid, box_key, "cancelled", ""))
+        if before == "confirmed" and held is not None:
+            changed += await _promote(tx, held[0], now)
+    if held is not None and any(c[3] in ("confirmed", "waitlisted", "cancelled") for c in changed):
+        await _republish(tx, ident, *held)
+    for to, r, key, st, reason in changed:
+        if to != ident.space:
+            version = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
+            body = RsvpStatus(author=ident.space, to=to, record_id=r, version=version, event_id=event_id,
+                              status=st, reason=reason)  # type: ignore[arg-type]
+            await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=version, body=body,
+                                channel=to, recipient_box_key=key)
+
+
+async def _count(tx: aiosqlite.Connection, event_id: str, status: str) -> int:
+    async with tx.execute(
+        "SELECT count(*) FROM attendees WHERE event_id = ? AND status = ?", (event_id, status)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[tuple[str, str, bytes, str, str]]:
+    """Seats freed (a cancellation, a raised capacity) go to the waitlist in order."""
+    out = []
+    while event.capacity is None or await _count(tx, event.id, "confirmed") < event.capacity:
+        async with tx.execute(
+            "SELECT space, rsvp_id, box_key FROM attendees WHERE event_id = ? AND status = 'waitlisted'"
+            " ORDER BY position LIMIT 1", (event.id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            break
+        await tx.execute(
+            "UPDATE attendees SET status = 'confirmed', updated_at = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
+            (now, event.id, row[0], row[1]),
+        )
+        out.append((row[0], row[1], bytes(row[2]), "confirmed", "a seat came free"))
+    return out
+
+
+async def _republish(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
+    confirmed = await _count(tx, event.id, "confirmed")
+    waitlisted = await _count(tx, event.id, "waitlisted")
+    if (confirmed, waitlisted) != (event.confirmed, event.waitlisted):
+        new = msgspec.structs.replace(event, confirmed=confirmed, waitlisted=waitlisted)
+        await events.save(tx, ident, new, version + 1)
+
+
+async def after_capacity_change(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
+    """The host raised the capacity: seat the waitlist, tell their spaces, re-count."""
+    promoted = await _promote(tx, event, time.time())
+    for to, r, key, st, reason in promoted:
+        if to != ident.space:
+            v = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
+            await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=v, channel=to,
+                                recipient_box_key=key, body=RsvpStatus(
+                                    author=ident.space, to=to, record_id=r, version=v,
+                                    event_id=event.id, status="confirmed", reason=reason))
+    await _republish(tx, ident, event, version)
+
+
+async def attendees(store: Store, event_id: str) -> list[dict[str, Any]]:
+    """The host's list: for visitors only what they agreed to share."""
+    rows = await store.all(
+        "SELECT space, rsvp_id, member, display_name, status, position FROM attendees"
+        " WHERE event_id = ? ORDER BY position", (event_id,)
+    )
+    return [dict(r) for r in rows]
+
+
+async def _one(store: Store, me: str, rid: str, event: Event, member_id: str) -> dict[str, Any]:
+    for r in await mine(store, me, secret=None, event_id=event.id):
+        if r["rsvp_id"] == rid:
+            return {**r, "member": member_id}
+    return {"rsvp_id": rid, "event_id": event.id, "host": event.space, "status": "requested", "member": member_id}
+
+
+async def mine(store: Store, me: str, *, secret: bytes | None, event_id: str | None = None) -> list[dict[str, Any]]:
+    """This space's members' RSVPs with the status the host last gave."""
+    out: list[dict[str, Any]] = []
+    names = {}
+    if secret is not None:
+        names = {members.federation_id(secret, m["id"]): m["id"] for m in await members.listing(store)}
+    # RSVPs to our own events: the attendee list is the truth.
+    rows = await store.all(
+        "SELECT event_id, rsvp_id, member, status FROM attendees WHERE space = ?"
+        + (" AND event_id = ?" if event_id else ""), (me, event_id) if event_id else (me,),
+    )
+    for r in rows:
+        out.append({"rsvp_id": r["rsvp_id"], "event_id": r["event_id"], "host": me,
+                    "status": r["status"], "member": names.get(r["member"], r["member"])})
+    dec = msgspec.msgpack.Decoder(Rsvp)
+    sdec = msgspec.msgpack.Decoder(RsvpStatus)
+    for r in await store.all("SELECT body FROM records WHERE author = ? AND kind = ?", (me, KIND)):
+        rsvp = dec.decode(r["body"])
+        if event_id and rsvp.event_id != event_id:
+            continue
+        answer = await store.one(
+            "SELECT body FROM records WHERE author = ? AND kind = ? AND record_id = ?",
+            (rsvp.to, STATUS_KIND, rsvp.record_id),
+        )
+        given = sdec.decode(answer["body"]).status if answer else None
+        # Our own cancel stands at once; otherwise the host's last word, unless that word
+        # answered an earlier cancel and the member has signed up again since.
+        if rsvp.status == "cancelled":
+            status = "cancelled"
+        else:
+            status = given if given in ("confirmed", "waitlisted", "refused") else "requested"
+        out.append({"rsvp_id": rsvp.record_id, "event_id": rsvp.event_id, "host": rsvp.to,
+                    "status": status, "member": names.get(rsvp.member, rsvp.member)})
+    return out

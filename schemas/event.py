@@ -1,0 +1,124 @@
+"""Event records: what a space holds (Jelly, talks, workshops), joint parts, and RSVPs.
+
+An `Event` is a `pub` record authored by its host space; times are instants (UTC) with the
+zone they were announced in. Parts of a joint event (同時開催) are ordinary events that
+share a `joint_id`; each keeps its own capacity and attendees. RSVPs travel as sealed
+`dm` records: `Rsvp` from the member's space to the host, `RsvpStatus` back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.ids import RecordId, SpaceId
+
+__all__ = [
+    "Place", "Event", "EventInput", "EventPatch", "Rsvp", "RsvpStatus", "RsvpInput",
+    "EventStatus", "RsvpState",
+]
+
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=8000)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[^\s,]+$")]
+Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="IANA zone, e.g. Asia/Tokyo")]
+Lang = Annotated[str, msgspec.Meta(min_length=2, max_length=16)]
+JointId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9._:-]*$")]
+Capacity = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+EventStatus = Literal["scheduled", "updated", "cancelled"]
+RsvpState = Literal["requested", "confirmed", "waitlisted", "cancelled", "refused"]
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where: in the space (room), online (url), or both."""
+
+    mode: Literal["onsite", "online", "hybrid"] = "onsite"
+    room: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    url: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
+    """Bus record, kind "event"; record_id = id; only the host (`space`) writes it."""
+
+    id: RecordId
+    space: SpaceId
+    title: Title
+    description: Text = ""
+    start: dt.datetime
+    end: dt.datetime
+    tz: Zone = "Asia/Tokyo"
+    place: Place = Place()
+    capacity: Capacity | None = None
+    tags: list[Tag] = []
+    language: Lang = "ja"
+    status: EventStatus = "scheduled"
+    joint_id: JointId = ""
+    confirmed: int = 0
+    waitlisted: int = 0
+    source_uid: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class EventInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/events. A start/end without an offset is read in `tz`."""
+
+    title: Title
+    description: Text = ""
+    start: dt.datetime
+    end: dt.datetime
+    tz: Zone = "Asia/Tokyo"
+    place: Place = Place()
+    capacity: Capacity | None = None
+    tags: list[Tag] = []
+    language: Lang = "ja"
+    joint_id: JointId = ""
+
+
+class EventPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /api/events/{id}: only the fields given change (null clears capacity)."""
+
+    title: Title | msgspec.UnsetType = msgspec.UNSET
+    description: Text | msgspec.UnsetType = msgspec.UNSET
+    start: dt.datetime | msgspec.UnsetType = msgspec.UNSET
+    end: dt.datetime | msgspec.UnsetType = msgspec.UNSET
+    tz: Zone | msgspec.UnsetType = msgspec.UNSET
+    place: Place | msgspec.UnsetType = msgspec.UNSET
+    capacity: Capacity | None | msgspec.UnsetType = msgspec.UNSET
+    tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
+    language: Lang | msgspec.UnsetType = msgspec.UNSET
+
+
+class Rsvp(msgspec.Struct, frozen=True, kw_only=True, tag="rsvp"):
+    """dm from the member's space (author) to the host (to); record_id = the RSVP's id.
+
+    `member` is the pseudonymous federation id; `display_name` only if the member agreed.
+    """
+
+    author: SpaceId
+    to: SpaceId
+    record_id: RecordId
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    event_id: RecordId
+    member: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    display_name: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    status: Literal["requested", "cancelled"] = "requested"
+
+
+class RsvpStatus(msgspec.Struct, frozen=True, kw_only=True, tag="rsvp_status"):
+    """dm from the host (author) back to the member's space; record_id = the RSVP's id."""
+
+    author: SpaceId
+    to: SpaceId
+    record_id: RecordId
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    event_id: RecordId
+    status: Literal["confirmed", "waitlisted", "cancelled", "refused"]
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class RsvpInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/events/{id}/rsvps: sign up (or cancel) a member of this space."""
+
+    member: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    cancel: bool = False

@@ -1,0 +1,146 @@
+"""Federated events: one calendar across spaces, joint events, RSVPs from any space."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import icalendar
+
+from node.embedded_nats import NatsCluster
+from tests.eventually import eventually
+from tests.spaces import HttpError, Space, converged, spaces_for
+
+NAMES = ["kobe", "sapporo", "hakodate"]
+SOON = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+
+
+def jelly(**over: Any) -> dict[str, Any]:
+    start = SOON.replace(hour=9, minute=0, second=0, microsecond=0)
+    base = {
+        "title": "Jelly 神戸", "description": "みんなで作業", "tz": "Asia/Tokyo",
+        "start": start.isoformat(), "end": (start + dt.timedelta(hours=3)).isoformat(),
+        "place": {"mode": "onsite", "room": "2F lounge"}, "capacity": 10, "tags": ["jelly"],
+    }
+    return {**base, **over}
+
+
+async def _event(space: Space, event_id: str) -> dict[str, Any] | None:
+    try:
+        return dict(await space.get(f"/api/events/{event_id}"))
+    except HttpError:
+        return None
+
+
+async def _has(space: Space, event_id: str, **want: Any) -> bool:
+    e = await _event(space, event_id)
+    return e is not None and all(e.get(k) == v for k, v in want.items())
+
+
+async def _ics(space: Space) -> icalendar.Calendar:
+    return icalendar.Calendar.from_ical(await space.get("/calendar.ics", auth=False))
+
+
+async def test_event_created_edited_and_cancelled_at_kobe_shows_everywhere(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Kobe's event is listed at sapporo and hakodate; an edit and a cancel propagate; every .ics holds it."""
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo, hakodate = spaces
+        e = await kobe.post("/api/events", jelly())
+        for s in (sapporo, hakodate):
+            await eventually(lambda s=s: _has(s, e["id"], title="Jelly 神戸"))
+            listed = await s.get("/api/events?space=kobe&tag=jelly", auth=False)
+            assert [x["id"] for x in listed["events"]] == [e["id"]]
+        await kobe.request("PATCH", f"/api/events/{e['id']}", {"title": "Jelly 神戸 (2F)"})
+        await eventually(lambda: _has(hakodate, e["id"], title="Jelly 神戸 (2F)", status="updated"))
+        for s in spaces:
+            cal = await _ics(s)
+            (vevent,) = [c for c in cal.walk("VEVENT") if str(c["UID"]).startswith(e["id"])]
+            assert str(vevent["SUMMARY"]) == "Jelly 神戸 (2F)" and str(vevent["STATUS"]) == "CONFIRMED"
+            assert vevent.decoded("DTSTART") == dt.datetime.fromisoformat(e["start"])
+        await kobe.post(f"/api/events/{e['id']}/cancel", {})
+        await eventually(lambda: _has(sapporo, e["id"], status="cancelled"))
+        await converged(spaces)
+        cal = await _ics(sapporo)
+        (vevent,) = [c for c in cal.walk("VEVENT") if str(c["UID"]).startswith(e["id"])]
+        assert str(vevent["STATUS"]) == "CANCELLED"
+        single = icalendar.Calendar.from_ical(await sapporo.get(f"/api/events/{e['id']}.ics", auth=False))
+        assert len(list(single.walk("VEVENT"))) == 1
+
+
+async def test_joint_event_with_parts_from_three_spaces_is_shown_as_one(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Kobe opens a joint Jelly; sapporo and hakodate join with their parts; every node lists one entry of three parts."""
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo, hakodate = spaces
+        lead = await kobe.post("/api/events", jelly(capacity=5))
+        jid = lead["id"]
+        await kobe.request("PATCH", f"/api/events/{jid}", {})  # a no-op edit is allowed
+        await sapporo.post("/api/events", jelly(title="Jelly 札幌", joint_id=jid, capacity=8))
+        await hakodate.post("/api/events", jelly(title="Jelly 函館", joint_id=jid, capacity=3))
+
+        async def three_parts(s: Space) -> bool:
+            listed = await s.get(f"/api/events?joint={jid}", auth=False)
+            return len(listed["events"]) == 1 and len(listed["events"][0]["parts"]) == 3
+
+        for s in spaces:
+            await eventually(lambda s=s: three_parts(s))
+        entry = (await sapporo.get(f"/api/events?joint={jid}", auth=False))["events"][0]
+        assert entry["joint"] is True and entry["id"] == jid
+        assert sorted(p["space"] for p in entry["parts"]) == sorted(NAMES)
+        assert sorted(p["capacity"] for p in entry["parts"]) == [3, 5, 8]
+        cal = await _ics(hakodate)
+        joint = [c for c in cal.walk("VEVENT") if str(c["UID"]).startswith(jid)]
+        assert len(joint) == 1
+
+
+async def _member(space: Space, name: str, share: bool = True) -> str:
+    return str((await space.post("/api/members", {"name": name, "share_name": share}))["id"])
+
+
+async def _status(space: Space, event_id: str, member: str) -> str | None:
+    e = await _event(space, event_id)
+    for r in (e or {}).get("rsvps", []):
+        if r["member"] == member:
+            return str(r["status"])
+    return None
+
+
+async def test_capacity_two_three_rsvps_one_cancels_waitlisted_is_confirmed(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Capacity 2, three RSVPs from two other spaces: two confirmed, one waitlisted; one cancels; the waitlisted is confirmed."""
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo, hakodate = spaces
+        e = await kobe.post("/api/events", jelly(capacity=2))
+        await eventually(lambda: _event(sapporo, e["id"]))
+        await eventually(lambda: _event(hakodate, e["id"]))
+        await eventually(lambda: sapporo.space_version("kobe"))
+        await eventually(lambda: hakodate.space_version("kobe"))
+        aiko = await _member(sapporo, "Aiko")
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko})
+        await eventually(lambda: _is(_status(sapporo, e["id"], aiko), "confirmed"))
+        ben = await _member(hakodate, "Ben", share=False)
+        await hakodate.post(f"/api/events/{e['id']}/rsvps", {"member": ben})
+        await eventually(lambda: _is(_status(hakodate, e["id"], ben), "confirmed"))
+        chie = await _member(sapporo, "Chie")
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": chie})
+        await eventually(lambda: _is(_status(sapporo, e["id"], chie), "waitlisted"))
+
+        host_view = await kobe.get(f"/api/events/{e['id']}")
+        names = sorted(a["display_name"] for a in host_view["attendees"])
+        assert names == ["", "Aiko", "Chie"]  # Ben did not agree to share his name
+        await eventually(lambda: _has(hakodate, e["id"], confirmed=2, waitlisted=1))
+
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko, "cancel": True})
+        await eventually(lambda: _is(_status(sapporo, e["id"], chie), "confirmed"))
+        assert await _status(sapporo, e["id"], aiko) == "cancelled"
+        await eventually(lambda: _has(hakodate, e["id"], confirmed=2, waitlisted=0))
+        await converged(spaces)
+
+
+async def _is(value: Any, want: Any) -> bool:
+    return bool((await value) == want)
