@@ -144,3 +144,114 @@ async def test_capacity_two_three_rsvps_one_cancels_waitlisted_is_confirmed(
 
 async def _is(value: Any, want: Any) -> bool:
     return bool((await value) == want)
+
+
+async def test_rsvp_sent_while_the_host_is_down_is_confirmed_when_it_returns_and_counts_once(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Kobe's node is down when sapporo signs Aiko up; kobe decides on return; the RSVP delivered twice counts once."""
+    import nats
+
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo, hakodate = spaces
+        e = await kobe.post("/api/events", jelly(capacity=3))
+        await eventually(lambda: _event(sapporo, e["id"]))
+        await eventually(lambda: sapporo.space_version("kobe"))
+        await kobe.kill()
+        aiko = await _member(sapporo, "Aiko")
+        sent = await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko})
+        assert sent["status"] == "requested"
+        again = await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko})
+        assert again["rsvp_id"] == sent["rsvp_id"]  # the same member signing up twice is one RSVP
+        await eventually(lambda: _health_zero(sapporo))
+
+        nc = await nats.connect(nats_cluster["sapporo"].client_url)
+        try:
+            js = nc.jetstream()
+            raw = (await js.get_last_msg("HITODE", "hitode.dm.kobe.rsvp.sapporo")).data
+            await js.publish("hitode.dm.kobe.rsvp.sapporo", raw, headers={"Nats-Msg-Id": "replayed-rsvp"})
+        finally:
+            await nc.close()
+
+        await kobe.start()
+        await eventually(lambda: _is(_status(sapporo, e["id"], aiko), "confirmed"), timeout=30)
+        host = await kobe.get(f"/api/events/{e['id']}")
+        assert [a["display_name"] for a in host["attendees"]] == ["Aiko"]
+        assert host["confirmed"] == 1
+        await eventually(lambda: _has(hakodate, e["id"], confirmed=1))
+
+
+async def _health_zero(space: Space) -> bool:
+    return bool((await space.get("/healthz"))["outbox_backlog"] == 0)
+
+
+async def test_bad_event_input_is_refused_naming_the_field_and_changes_nothing(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """End before start, unknown zone, capacity below attendees, RSVP to a cancelled or past event, another space's event."""
+    async with spaces_for(tmp_path, NAMES[:2], lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo = spaces
+
+        async def refused(call: Any, status: int, field: str) -> None:
+            try:
+                await call
+            except HttpError as err:
+                assert err.status == status, err.body
+                assert err.body["error"]["field"] == field, err.body
+            else:
+                raise AssertionError(f"accepted; expected {status} on {field}")
+
+        start = dt.datetime.fromisoformat(jelly()["start"])
+        await refused(kobe.post("/api/events", jelly(end=(start - dt.timedelta(hours=1)).isoformat())), 400, "end")
+        await refused(kobe.post("/api/events", jelly(tz="Asia/Nowhere")), 400, "tz")
+        await refused(kobe.post("/api/events", jelly(capacity=-1)), 400, "capacity")
+        await refused(kobe.post("/api/events", jelly(title="")), 400, "title")
+        assert (await kobe.get("/api/events"))["total"] == 0
+
+        e = await kobe.post("/api/events", jelly(capacity=2))
+        local = await _member(kobe, "Daichi")
+        await kobe.post(f"/api/events/{e['id']}/rsvps", {"member": local})
+        other = await _member(kobe, "Emi")
+        await kobe.post(f"/api/events/{e['id']}/rsvps", {"member": other})
+        await refused(kobe.request("PATCH", f"/api/events/{e['id']}", {"capacity": 1}), 400, "capacity")
+        assert (await kobe.get(f"/api/events/{e['id']}"))["capacity"] == 2
+
+        await eventually(lambda: _event(sapporo, e["id"]))
+        await refused(sapporo.request("PATCH", f"/api/events/{e['id']}", {"title": "mine now"}), 403, "id")
+        await refused(sapporo.post(f"/api/events/{e['id']}/cancel", {}), 403, "id")
+        member = await _member(sapporo, "Fumi")
+        await refused(sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": "nobody"}), 404, "member")
+
+        past = await kobe.post("/api/events", jelly(
+            start=(dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat(),
+            end=(dt.datetime.now(dt.UTC) - dt.timedelta(days=2, hours=-2)).isoformat()))
+        await eventually(lambda: _event(sapporo, past["id"]))
+        await refused(sapporo.post(f"/api/events/{past['id']}/rsvps", {"member": member}), 409, "event")
+        await kobe.post(f"/api/events/{e['id']}/cancel", {})
+        await eventually(lambda: _has(sapporo, e["id"], status="cancelled"))
+        await refused(sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": member}), 409, "event")
+        await refused(kobe.request("PATCH", f"/api/events/{e['id']}", {"title": "x"}), 409, "id")
+        assert (await sapporo.get("/api/rsvps"))["rsvps"] == []
+
+
+async def test_events_page_through_with_limit_and_offset(tmp_path: Path, nats_cluster: NatsCluster) -> None:
+    """Five events, pages of two: 2, 2, 1, in time order, with next_offset to follow."""
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe,):
+        start = dt.datetime.fromisoformat(jelly()["start"])
+        for i in range(5):
+            s = start + dt.timedelta(days=i)
+            await kobe.post("/api/events", jelly(title=f"Talk {i}", start=s.isoformat(),
+                                                 end=(s + dt.timedelta(hours=1)).isoformat()))
+        seen, offset = [], 0
+        while offset is not None:
+            page = await kobe.get(f"/api/events?limit=2&offset={offset}", auth=False)
+            assert page["total"] == 5 and len(page["events"]) <= 2
+            seen += [x["title"] for x in page["events"]]
+            offset = page["next_offset"]
+        assert seen == [f"Talk {i}" for i in range(5)]
+        try:
+            await kobe.get("/api/events?limit=0", auth=False)
+        except HttpError as err:
+            assert err.status == 400 and "limit" in err.body["error"]["message"]
+        else:
+            raise AssertionError("limit=0 accepted")
