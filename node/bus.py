@@ -77,6 +77,7 @@ class Bus:
         self._task: asyncio.Task[None] | None = None
         self._setup: asyncio.Task[None] | None = None
         self.state = "connecting"
+        self._stream_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Bus:
         self._task = asyncio.create_task(self._connect(), name="bus-connect")
@@ -161,6 +162,14 @@ class Bus:
         self.state = "connected"
         self._metrics.bus_connected.set(1)
         self._ready.set()
+
+    async def ensure_stream(self) -> None:
+        """Create stream HITODE if it is gone (deleted, or a server lost its store)."""
+        async with self._stream_lock:
+            try:
+                await self._ensure_stream()
+            except (nats.errors.Error, TimeoutError, OSError) as e:
+                log.info("bus: cannot check stream %s (%s)", STREAM, e)
 
     async def _ensure_stream(self) -> None:
         try:

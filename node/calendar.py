@@ -90,8 +90,10 @@ def _single(
         uid=f"{event.id}@{event.space}.hitode",
         summary=event.title,
         description=_description(event, names),
+        # icalendar refuses an end before the start; one odd record from a peer must not
+        # take the whole feed down, so such an event ends when it starts.
         start=event.start.astimezone(zone),
-        end=event.end.astimezone(zone),
+        end=max(event.start, event.end).astimezone(zone),
         location=_where(event) or None,
         url=place.url or None,
         status=STATUS.CANCELLED if event.status == "cancelled" else STATUS.CONFIRMED,
@@ -114,6 +116,7 @@ def _joint(
     live = [e for e in events if e.status != "cancelled"]
     # A cancelled part no longer stretches the span, unless every part is cancelled.
     span = live or events
+    first = min(e.start for e in span)
     zone = _zone(lead.tz)
     lines = [lead.description, ""] if lead.description else []
     lines.append(f"{len(events)} spaces at once:")
@@ -122,8 +125,8 @@ def _joint(
         uid=f"{joint_id}@hitode",
         summary=lead.title,
         description="\n".join(lines),
-        start=min(e.start for e in span).astimezone(zone),
-        end=max(e.end for e in span).astimezone(zone),
+        start=first.astimezone(zone),
+        end=max(first, *(e.end for e in span)).astimezone(zone),
         location=" / ".join(dict.fromkeys(_name(e.space, names) for e in span)),
         url=lead.place.url or None,
         status=STATUS.CONFIRMED if live else STATUS.CANCELLED,
@@ -186,7 +189,7 @@ def _zone(name: str) -> ZoneInfo:
     """The announced zone; UTC if this host has no such zone (the instant stays right)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Asia" is a directory: OSError
         return _UTC
 
 

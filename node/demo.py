@@ -20,7 +20,7 @@ from node.config import CONFIG_FILE, load_config
 from node.embedded_nats import NatsCluster
 from node.runtime import Node
 from schemas.note import NoteInput
-from schemas.space import ProfileEdit, VisaPolicy
+from schemas.space import ProfileEdit, VisaPolicyInput
 
 __all__ = ["run_demo", "SPACES"]
 
@@ -37,19 +37,19 @@ SEED: Final = {
         address="兵庫県神戸市中央区三宮町1-1", hours="Mon-Fri 9:00-21:00, Sat 10:00-18:00",
         amenities=["wifi", "coffee", "meeting room", "monitor"], languages=["ja", "en"],
         house_rules="冷蔵庫の中身には名前を書くこと。Label your food in the fridge.",
-        visa_policy=VisaPolicy(accepts_visas=True, free_days_per_month=2),
+        visa_policy=VisaPolicyInput(accepts_visas=True, free_days_per_month=2),
     ),
     "sapporo": ProfileEdit(
         address="北海道札幌市中央区北1条西2丁目", hours="Daily 8:00-22:00",
         amenities=["wifi", "3d printer", "snow boots rack"], languages=["ja"],
         house_rules="冷蔵庫の飲み物はご自由に、飲んだら補充。Drink from the fridge, refill it.",
-        visa_policy=VisaPolicy(accepts_visas=True, free_days_per_month=3),
+        visa_policy=VisaPolicyInput(accepts_visas=True, free_days_per_month=3),
     ),
     "hakodate": ProfileEdit(
         address="北海道函館市末広町14", hours="Tue-Sun 10:00-19:00",
         amenities=["wifi", "sea view", "kitchen"], languages=["ja", "en"],
         house_rules="冷蔵庫は金曜日に空にします。The fridge is emptied on Fridays.",
-        visa_policy=VisaPolicy(accepts_visas=True, accepts_from=["kobe", "sapporo"], free_days_per_month=1),
+        visa_policy=VisaPolicyInput(accepts_visas=True, accepts_from=["kobe", "sapporo"], free_days_per_month=1),
     ),
 }
 

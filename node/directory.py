@@ -94,32 +94,42 @@ class Directory:
     async def ensure_profile(self) -> None:
         """Publish v1 at first start, and a new version when config changed the basics."""
         wanted = profile_from_config(self._config, self._ident)
-        held = await self.own()
-        if held is None:
-            await self._publish(wanted, 1)
-            return
-        current, version = held
         basics = ("name", "name_ja", "city", "url", "sign_key", "box_key")
-        if any(getattr(current, f) != getattr(wanted, f) for f in basics):
-            merged = msgspec.structs.replace(current, **{f: getattr(wanted, f) for f in basics})
-            await self._publish(merged, version + 1)
+
+        def change(current: SpaceProfile | None) -> SpaceProfile | None:
+            if current is None:
+                return wanted
+            if all(getattr(current, f) == getattr(wanted, f) for f in basics):
+                return None
+            return msgspec.structs.replace(current, **{f: getattr(wanted, f) for f in basics})
+
+        await self._update(change)
 
     async def edit(self, edit: ProfileEdit) -> tuple[SpaceProfile, int]:
-        held = await self.own()
-        if held is None:
-            raise NotFound("this space has no profile yet")
-        new = edit_profile(held[0], edit)
-        version = held[1] + 1
-        await self._publish(new, version)
-        return new, version
+        def change(current: SpaceProfile | None) -> SpaceProfile:
+            if current is None:
+                raise NotFound("this space has no profile yet")
+            return edit_profile(current, edit)
 
-    async def _publish(self, profile: SpaceProfile, version: int) -> None:
+        done = await self._update(change)
+        assert done is not None
+        return done
+
+    async def _update(
+        self, change: Callable[[SpaceProfile | None], SpaceProfile | None]
+    ) -> tuple[SpaceProfile, int] | None:
+        """Read, change and publish in one transaction, so concurrent edits serialise."""
+        me = self._ident.space
         async with self._store.write() as tx:
-            await outbox.append(
-                tx, self._ident, kind=KIND, record_id=profile.id, version=version, body=profile
-            )
+            held = await records.get_in(tx, me, KIND, me, SpaceProfile)
+            new = change(held[0] if held else None)
+            if new is None:
+                return None
+            version = (held[1] if held else 0) + 1
+            await outbox.append(tx, self._ident, kind=KIND, record_id=me, version=version, body=new)
         self._wake_relay()
-        log.info("directory: published profile of %s, version %d", profile.id, version)
+        log.info("directory: published profile of %s, version %d", me, version)
+        return new, version
 
     # every space
 

@@ -16,6 +16,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "Conflict",
+    "TooLarge",
     "ConfigError",
     "StoreError",
     "BusUnavailable",
@@ -63,6 +64,11 @@ class NotFound(HitodeError):
 class Conflict(HitodeError):
     code = "conflict"
     status = 409
+
+
+class TooLarge(HitodeError):
+    code = "too_large"
+    status = 413
 
 
 class ConfigError(HitodeError):

@@ -81,4 +81,4 @@ def check(
         raise Rejection(
             "clock_skew", f"created_at {created.isoformat()} is ahead of this clock", author=h.author
         )
-    return Verified(h, signed.body, env.key, raw, envelope_hash(raw))
+    return Verified(h, signed.body, env.key, raw, envelope_hash(env.signed))

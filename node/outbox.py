@@ -26,10 +26,12 @@ from nats.js.api import Header as NatsHeader
 
 from node import records
 from node.bus import Bus
+from node.errors import Conflict, HitodeError, TooLarge
 from node.identity import Identity
 from node.metrics import Metrics
 from node.store import Store
-from schemas.envelope import DOMAIN_TAG, PUB, Envelope, Header, Signed, envelope_hash
+from node.supervisor import forever
+from schemas.envelope import DOMAIN_TAG, MAX_ENVELOPE_BYTES, PUB, Envelope, Header, Signed, envelope_hash
 from schemas.note import Sealed
 from schemas.records import encode_body
 
@@ -82,7 +84,10 @@ async def append(
     )
     signed = DOMAIN_TAG + _enc.encode(Signed(header, payload))
     raw = _enc.encode(Envelope(signed=signed, sig=ident.sign(signed), key=ident.sign_key))
-    digest = envelope_hash(raw)
+    if len(raw) > MAX_ENVELOPE_BYTES:
+        # Peers would refuse it, and every later record of this space would wait behind it.
+        raise TooLarge(f"the record is {len(raw)} bytes; the limit is {MAX_ENVELOPE_BYTES}")
+    digest = envelope_hash(signed)
     now = time.time()
     await tx.execute(
         "INSERT INTO log (author, channel, seq, id, hash, prev, kind, record_id, version, raw,"
@@ -109,19 +114,24 @@ async def append(
         hash=digest,
     )
     if not stored:
-        raise ValueError(f"version {version} of {kind} {record_id} is not newer than the stored one")
+        raise Conflict(f"version {version} of {kind} {record_id} is not newer than the one held; try again")
     return header
 
 
 class _Row(msgspec.Struct, frozen=True):
-    rowid: int
     id: str
     subject: str
     raw: bytes
 
 
 class Relay:
-    """Publishes the outbox to JetStream; `async with Relay(...)` owns its tasks."""
+    """Publishes the outbox to JetStream; `async with Relay(...)` owns its tasks.
+
+    An outbox row is `busy` from the moment it is read until it is deleted after its ack:
+    in flight, waiting for a retry, or acked but not yet marked. Rows are read oldest
+    first, skipping busy ones, so no row is read twice while it is being handled, and
+    none is skipped however the table's rowids are reused.
+    """
 
     BACKOFF_MIN: Final = 0.1
     BACKOFF_MAX: Final = 5.0
@@ -143,12 +153,13 @@ class Relay:
         self._in_flight = in_flight
         self._timeout = timeout
         self._wake = asyncio.Event()
+        self._busy: set[str] = set()
         self._acked: list[str] = []
         self._retry: deque[_Row] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._backoff = 0.0
-        self._flushed = asyncio.Event()
+        self._flush_now = asyncio.Event()
 
     def wake(self) -> None:
         """Called after a commit that queued records."""
@@ -156,8 +167,8 @@ class Relay:
 
     async def __aenter__(self) -> Relay:
         self._loops = [
-            asyncio.create_task(self._send_loop(), name="relay-send"),
-            asyncio.create_task(self._flush_loop(), name="relay-flush"),
+            asyncio.create_task(forever("relay send loop", self._send_loop), name="relay-send"),
+            asyncio.create_task(forever("relay flush loop", self._flush_loop), name="relay-flush"),
         ]
         return self
 
@@ -166,51 +177,49 @@ class Relay:
     ) -> None:
         for t in self._loops:
             t.cancel()
+        # Publishes in flight get a moment to be acked; the rest are resent next start.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
-        # Whatever was acked is marked sent; anything else is resent next start.
-        await self._flush()
+        try:
+            await self._flush()
+        except HitodeError as err:
+            log.warning("relay: could not mark the last acks (%s); they will be resent", err)
 
     async def backlog(self) -> int:
         return int(await self._store.scalar("SELECT count(*) FROM outbox") or 0)
 
     async def _send_loop(self) -> None:
         sem = asyncio.Semaphore(self._in_flight)
-        cursor = 0
-        pending: deque[_Row] = deque()
+        fresh: deque[_Row] = deque()
         while True:
             await self._bus.wait_ready()
             if self._backoff:
                 await asyncio.sleep(self._backoff)
-            if not pending and not self._retry:
-                rows = await self._store.all(
-                    "SELECT o.rowid, o.id, o.subject, l.raw FROM outbox o JOIN log l"
-                    " ON l.author = ? AND l.channel = o.channel AND l.seq = o.seq"
-                    " WHERE o.rowid > ? ORDER BY o.rowid LIMIT ?",
-                    (self._space, cursor, self._in_flight),
-                )
-                pending.extend(_Row(r[0], r[1], r[2], bytes(r[3])) for r in rows)
-                if rows:
-                    cursor = int(rows[-1][0])
-                elif not self._tasks:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-                    except TimeoutError:
-                        # A restart of the relay rereads from the start; so does a quiet
-                        # spell, in case a row was left behind by a cancelled send.
-                        cursor = 0
-                    continue
-                else:
-                    self._wake.clear()
-                    await asyncio.wait(
-                        [asyncio.create_task(self._wake.wait()), *self._tasks],
-                        timeout=0.5,
-                        return_when=asyncio.FIRST_COMPLETED,
+            if self._retry:
+                row = self._retry.popleft()
+            else:
+                if not fresh:
+                    self._wake.clear()  # before reading: a commit after this wakes us
+                    rows = await self._store.all(
+                        "SELECT o.id, o.subject, l.raw FROM outbox o JOIN log l"
+                        " ON l.author = ? AND l.channel = o.channel AND l.seq = o.seq"
+                        " ORDER BY o.rowid LIMIT ?",
+                        (self._space, self._in_flight + len(self._busy)),
                     )
-                    continue
-            row = self._retry.popleft() if self._retry else pending.popleft()
+                    fresh.extend(
+                        _Row(r[0], r[1], bytes(r[2])) for r in rows if r[0] not in self._busy
+                    )
+                    if not fresh:
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                        except TimeoutError:
+                            pass
+                        continue
+                row = fresh.popleft()
+                self._busy.add(row.id)
             await sem.acquire()
             task = asyncio.create_task(self._publish(row))
             self._tasks.add(task)
@@ -226,32 +235,47 @@ class Relay:
                 ),
                 timeout=self._timeout + 1,
             )
-        except (TimeoutError, nats.errors.Error, OSError) as e:
+        except (TimeoutError, nats.errors.Error, OSError, HitodeError) as e:
             # Unknown outcome: send the same bytes again later (same msg-id).
             self._retry.append(row)
+            self._wake.set()
             self._backoff = min(self.BACKOFF_MAX, max(self.BACKOFF_MIN, self._backoff * 2))
             self._metrics.relay_errors.inc()
             log.info("relay: publish of %s failed (%s); will retry", row.id, type(e).__name__)
+            if _stream_missing(e):
+                await self._bus.ensure_stream()
             return
         self._backoff = 0.0
         self._acked.append(row.id)
         self._metrics.relay_published.labels(duplicate=str(bool(ack.duplicate)).lower()).inc()
         self._metrics.relay_latency.observe(time.perf_counter() - started)
         if len(self._acked) >= 256:
-            self._flushed.set()
+            self._flush_now.set()
 
     async def _flush_loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._flushed.wait(), timeout=0.05)
+                await asyncio.wait_for(self._flush_now.wait(), timeout=0.05)
             except TimeoutError:
                 pass
-            self._flushed.clear()
+            self._flush_now.clear()
             await self._flush()
 
     async def _flush(self) -> None:
         if not self._acked:
             return
         done, self._acked = self._acked, []
-        async with self._store.write() as tx:
-            await tx.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in done])
+        try:
+            async with self._store.write() as tx:
+                await tx.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in done])
+        except BaseException:
+            self._acked = done + self._acked  # try again; a resend would be a duplicate
+            raise
+        self._busy.difference_update(done)
+
+
+def _stream_missing(e: BaseException) -> bool:
+    """No stream answers for the subject (err_code 10059, or no responders at all)."""
+    if isinstance(e, nats.js.errors.NoStreamResponseError):
+        return True
+    return isinstance(e, nats.js.errors.APIError) and e.err_code == 10059

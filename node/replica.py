@@ -312,6 +312,6 @@ def _trusted(raw: bytes) -> Verified:
     """Decode a record this node verified before storing it as pending: never verify twice."""
     env = _envelope.decode(raw)
     signed = _signed.decode(env.signed[len(DOMAIN_TAG):])
-    return Verified(signed.header, signed.body, env.key, raw, envelope_hash(raw))
+    return Verified(signed.header, signed.body, env.key, raw, envelope_hash(env.signed))
 
 

@@ -190,22 +190,30 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: committed on exit, rolled back on any exception."""
+        """One write transaction: committed on exit, rolled back on any exception.
+
+        Safe against cancellation at any await: whatever happens, the connection leaves
+        here outside a transaction (shielded COMMIT/ROLLBACK), or every later write on
+        this shared connection would fail with "cannot start a transaction within a
+        transaction".
+        """
         conn = self._writer
         if conn is None:
             raise StoreError("the store is closed")
         async with self._lock:
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
+                await asyncio.shield(conn.execute("COMMIT"))
+            except BaseException as e:
+                if conn.in_transaction:
+                    try:
+                        await asyncio.shield(conn.execute("ROLLBACK"))
+                    except sqlite3.Error:
+                        pass  # SQLite may have rolled back by itself; keep the first error
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"database: {e}") from e
                 raise
-            try:
-                await conn.execute("COMMIT")
-            except sqlite3.Error as e:
-                await conn.execute("ROLLBACK")
-                raise StoreError(f"commit failed: {e}") from e
 
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         conn = self._reader

@@ -83,6 +83,10 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 
 
-def envelope_hash(raw: bytes) -> bytes:
-    """The hash chained through `prev`: over the whole encoded envelope as it travelled."""
-    return hashlib.sha256(raw).digest()
+def envelope_hash(signed: bytes) -> bytes:
+    """The hash chained through `prev`: over the signed bytes (tag, header, body).
+
+    Not over the outer envelope: anyone can re-encode that (add a field, reorder keys)
+    without breaking the signature, and must not be able to fork a chain by doing so.
+    """
+    return hashlib.sha256(signed).digest()

@@ -16,7 +16,7 @@ import msgspec
 from schemas.ids import RecordId, SpaceId
 
 __all__ = [
-    "Place", "Event", "EventInput", "EventPatch", "Rsvp", "RsvpStatus", "RsvpInput",
+    "Place", "PlaceInput", "Event", "EventInput", "EventPatch", "Rsvp", "RsvpStatus", "RsvpInput",
     "EventStatus", "RsvpState",
 ]
 
@@ -27,16 +27,21 @@ Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="IAN
 Lang = Annotated[str, msgspec.Meta(min_length=2, max_length=16)]
 JointId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9._:-]*$")]
 Capacity = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
 EventStatus = Literal["scheduled", "updated", "cancelled"]
 RsvpState = Literal["requested", "confirmed", "waitlisted", "cancelled", "refused"]
 
 
-class Place(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Where: in the space (room), online (url), or both."""
+class Place(msgspec.Struct, frozen=True, kw_only=True):
+    """Where: in the space (room), online (url), or both. Tolerant: part of a bus record."""
 
     mode: Literal["onsite", "online", "hybrid"] = "onsite"
     room: Annotated[str, msgspec.Meta(max_length=200)] = ""
     url: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class PlaceInput(Place, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The strict twin of Place, for HTTP input."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
@@ -51,7 +56,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
     tz: Zone = "Asia/Tokyo"
     place: Place = Place()
     capacity: Capacity | None = None
-    tags: list[Tag] = []
+    tags: Tags = []
     language: Lang = "ja"
     status: EventStatus = "scheduled"
     joint_id: JointId = ""
@@ -68,9 +73,9 @@ class EventInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     start: dt.datetime
     end: dt.datetime
     tz: Zone = "Asia/Tokyo"
-    place: Place = Place()
+    place: PlaceInput = PlaceInput()
     capacity: Capacity | None = None
-    tags: list[Tag] = []
+    tags: Tags = []
     language: Lang = "ja"
     joint_id: JointId = ""
 
@@ -83,9 +88,9 @@ class EventPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     start: dt.datetime | msgspec.UnsetType = msgspec.UNSET
     end: dt.datetime | msgspec.UnsetType = msgspec.UNSET
     tz: Zone | msgspec.UnsetType = msgspec.UNSET
-    place: Place | msgspec.UnsetType = msgspec.UNSET
+    place: PlaceInput | msgspec.UnsetType = msgspec.UNSET
     capacity: Capacity | None | msgspec.UnsetType = msgspec.UNSET
-    tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
+    tags: Tags | msgspec.UnsetType = msgspec.UNSET
     language: Lang | msgspec.UnsetType = msgspec.UNSET
 
 

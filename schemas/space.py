@@ -12,18 +12,26 @@ import msgspec
 
 from schemas.ids import SpaceId
 
-__all__ = ["SpaceProfile", "VisaPolicy", "ProfileEdit"]
+__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit"]
 
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
-class VisaPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Whom the space accepts on a Coworking Visa, and how many free days a month."""
+class VisaPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Whom the space accepts on a Coworking Visa, and how many free days a month.
+
+    Part of a bus record, so unknown fields are tolerated (VisaPolicyInput is the strict
+    twin for HTTP input).
+    """
 
     accepts_visas: bool = True
-    accepts_from: list[SpaceId] = []
+    accepts_from: Annotated[list[SpaceId], msgspec.Meta(max_length=200)] = []
     free_days_per_month: Annotated[int, msgspec.Meta(ge=0, le=31)] = 2
+
+
+class VisaPolicyInput(VisaPolicy, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
 
 
 class SpaceProfile(msgspec.Struct, frozen=True, kw_only=True, tag="space"):
@@ -36,9 +44,9 @@ class SpaceProfile(msgspec.Struct, frozen=True, kw_only=True, tag="space"):
     address: ShortText = ""
     url: ShortText = ""
     hours: ShortText = ""
-    amenities: list[ShortText] = []
+    amenities: Annotated[list[ShortText], msgspec.Meta(max_length=50)] = []
     house_rules: LongText = ""
-    languages: list[Annotated[str, msgspec.Meta(max_length=16)]] = msgspec.field(
+    languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=16)]], msgspec.Meta(max_length=20)] = msgspec.field(
         default_factory=lambda: ["ja"]
     )
     visa_policy: VisaPolicy = VisaPolicy()
@@ -55,7 +63,7 @@ class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     address: ShortText | None = None
     url: ShortText | None = None
     hours: ShortText | None = None
-    amenities: list[ShortText] | None = None
+    amenities: Annotated[list[ShortText], msgspec.Meta(max_length=50)] | None = None
     house_rules: LongText | None = None
-    languages: list[Annotated[str, msgspec.Meta(max_length=16)]] | None = None
-    visa_policy: VisaPolicy | None = None
+    languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=16)]], msgspec.Meta(max_length=20)] | None = None
+    visa_policy: VisaPolicyInput | None = None

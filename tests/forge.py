@@ -96,7 +96,7 @@ def forge(
     if flip_sig:
         sig = bytes([sig[0] ^ 0x01]) + sig[1:]
     raw = _enc.encode(Envelope(signed=signed, sig=sig, key=key_override or ident.sign_key))
-    return Forged(raw, envelope_hash(raw), header)
+    return Forged(raw, envelope_hash(signed), header)
 
 
 async def inject(js: nats.js.JetStreamContext, subject: str, data: bytes, *, msg_id: str | None = None) -> int:
@@ -104,3 +104,8 @@ async def inject(js: nats.js.JetStreamContext, subject: str, data: bytes, *, msg
     ack = await js.publish(subject, data, headers={NatsHeader.MSG_ID: msg_id or new_id()})
     assert not ack.duplicate, f"JetStream deduplicated the injected message on {subject}"
     return ack.seq
+
+
+def prev_of(raw: bytes) -> bytes:
+    """What the next record's `prev` names: the hash of this one's signed bytes."""
+    return envelope_hash(msgspec.msgpack.decode(raw, type=Envelope).signed)

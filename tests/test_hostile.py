@@ -28,7 +28,7 @@ from node.outbox import new_id
 from schemas.envelope import DOMAIN_TAG, Envelope, Header, Signed, envelope_hash
 from schemas.note import Sealed
 from tests.eventually import eventually
-from tests.forge import forge, inject, profile, sealed_note
+from tests.forge import forge, inject, prev_of, profile, sealed_note
 from tests.spaces import Space, converged, spaces_for
 
 _DUPLICATES = re.compile(r"^hitode_records_duplicate_total (\S+)$", re.MULTILINE)
@@ -116,7 +116,7 @@ async def test_forged_signature_is_quarantined_and_the_loop_goes_on(scene: Scene
     """kobe's next record with one signature bit flipped is refused as bad_signature, and kobe's real next record still applies."""
     kobe_key = Identity.load("kobe", scene.kobe.dir)
     v1 = await scene.kobe_record()
-    forged = forge(kobe_key, seq=2, prev=envelope_hash(v1), version=2,
+    forged = forge(kobe_key, seq=2, prev=prev_of(v1), version=2,
                    body=profile(kobe_key, name="Hijacked"), flip_sig=True)
     await inject(scene.js, forged.subject, forged.raw)
 
@@ -131,7 +131,7 @@ async def test_forged_signature_is_quarantined_and_the_loop_goes_on(scene: Scene
 async def test_record_for_a_pinned_space_signed_by_another_key_is_quarantined_and_the_loop_goes_on(scene: Scene) -> None:
     """mallory signs a well-chained v2 of kobe's profile with its own key: refused as key_mismatch, kobe stays kobe's."""
     v1 = await scene.kobe_record()
-    forged = forge(scene.mallory, author="kobe", seq=2, prev=envelope_hash(v1), version=2,
+    forged = forge(scene.mallory, author="kobe", seq=2, prev=prev_of(v1), version=2,
                    body=profile(scene.mallory, space="kobe", name="Kobe (taken over)"))
     await inject(scene.js, forged.subject, forged.raw)
 
