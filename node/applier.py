@@ -10,6 +10,7 @@ re-created from there. Each fetched batch is applied in one transaction, then ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
@@ -62,6 +63,7 @@ class Applier:
         self._on_batch = on_batch
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._applying: set[str] = set()
         self.lag: dict[str, int] = {}
 
     async def __aenter__(self) -> Applier:
@@ -74,7 +76,13 @@ class Applier:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Stop fetching; a batch being applied is committed and acked first (bounded)."""
         self._stopping = True
+        for name, t in zip(consumer_names(self._space), self._tasks):
+            if name not in self._applying:
+                t.cancel()
+        if self._applying:
+            await asyncio.wait(self._tasks, timeout=10.0)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -85,11 +93,42 @@ class Applier:
             or 0
         )
 
+    async def _stream_position(self, name: str) -> int:
+        """The position to resume from, or 0 if stream HITODE is not the one it was kept for.
+
+        A stream deleted and re-created starts its sequence again: resuming from the old
+        position would skip every new record. Applying from the start is safe (idempotent).
+        """
+        try:
+            info = await self._bus.jsm.stream_info(STREAM)
+        except nats.js.errors.NotFoundError:
+            await self._bus.ensure_stream()
+            raise
+        created = str(info.created or "")
+        row = await self._store.one(
+            "SELECT stream_seq, stream_created FROM positions WHERE consumer = ?", (name,)
+        )
+        pos, seen = (int(row[0]), str(row[1])) if row else (0, "")
+        if (seen and seen != created) or pos > info.state.last_seq:
+            log.warning("applier: stream %s was re-created; %s reads it from the start", STREAM, name)
+            pos = 0
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._bus.jsm.delete_consumer(STREAM, name)
+        if row is None or pos != int(row[0]) or seen != created:
+            async with self._store.write() as tx:
+                await tx.execute(
+                    "INSERT INTO positions (consumer, stream_seq, stream_created) VALUES (?, ?, ?)"
+                    " ON CONFLICT (consumer) DO UPDATE SET stream_seq = excluded.stream_seq,"
+                    " stream_created = excluded.stream_created",
+                    (name, pos, created),
+                )
+        return pos
+
     async def _bind(self, name: str, subject: str) -> nats.js.JetStreamContext.PullSubscription:
+        pos = await self._stream_position(name)
         try:
             await self._bus.jsm.consumer_info(STREAM, name)
         except nats.js.errors.NotFoundError:
-            pos = await self._position(name)
             start = (
                 {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": pos + 1}
                 if pos
@@ -114,7 +153,7 @@ class Applier:
 
     async def _run(self, name: str, subject: str) -> None:
         delay = 0.2
-        while True:
+        while not self._stopping:
             await self._bus.wait_ready()
             try:
                 psub = await self._bind(name, subject)
@@ -139,7 +178,7 @@ class Applier:
     async def _consume(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> None:
         """Fetch and apply until the subscription looks dead; then the caller re-binds."""
         misses = 0
-        while misses < 2:
+        while misses < 2 and not self._stopping:
             try:
                 msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=self.HEARTBEAT)
             except nats.js.errors.FetchTimeoutError:
@@ -161,12 +200,16 @@ class Applier:
             items = [Incoming(m.data, m.subject, name) for m in msgs]
             top = max(m.metadata.sequence.stream for m in msgs)
             self.lag[name] = int(msgs[-1].metadata.num_pending or 0)
-            result = await self._replica.apply(items, {name: top})
-            for m in msgs:  # ack only after the commit
-                try:
-                    await m.ack()
-                except (nats.errors.Error, OSError):
-                    break  # redelivered later; applying again is a no-op
+            self._applying.add(name)
+            try:
+                result = await self._replica.apply(items, {name: top})
+                for m in msgs:  # ack only after the commit
+                    try:
+                        await m.ack()
+                    except (nats.errors.Error, OSError):
+                        break  # redelivered later; applying again is a no-op
+            finally:
+                self._applying.discard(name)
             if self._on_batch is not None:
                 self._on_batch(result)
         log.info("applier: %s stopped answering; re-binding", name)

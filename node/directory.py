@@ -26,6 +26,7 @@ from node.config import Config
 from node.errors import NotFound, Rejected
 from node.identity import Identity, open_call, sign_call
 from node.store import Store
+from node.supervisor import forever
 from schemas.envelope import PUB
 from schemas.rpc import PRESENCE_TAG, Presence
 from schemas.space import ProfileEdit, SpaceProfile
@@ -75,7 +76,7 @@ class Directory:
 
     async def __aenter__(self) -> Directory:
         await self.ensure_profile()
-        self._tasks = [asyncio.create_task(self._beat(), name="presence")]
+        self._tasks = [asyncio.create_task(forever("presence", self._beat), name="presence")]
         return self
 
     async def __aexit__(
@@ -191,6 +192,8 @@ class Directory:
         pinned = await self._store.scalar("SELECT sign_key FROM pins WHERE space = ?", (beat.space,))
         if pinned is not None and bytes(pinned) != key:
             return  # a beat for another space's id: ignore, records decide trust
+        if pinned is None and len(self._seen) > 1000:
+            return  # unknown ids cannot grow this without bound
         self._seen[beat.space] = time.monotonic()
         if pinned is not None:
             self._on_head(beat.space, PUB, beat.pub_seq)

@@ -123,14 +123,14 @@ async def list_notes(node: Node, request: web.Request) -> web.Response:
 
 async def quarantine(node: Node, request: web.Request) -> web.Response:
     rows = await node.store.all(
-        "SELECT id, at, source, subject, author, reason, length(raw) AS size FROM quarantine"
+        "SELECT id, at, source, subject, author, reason, seen, length(raw) AS size FROM quarantine"
         " ORDER BY id DESC LIMIT 200"
     )
     return _json({"quarantine": [dict(r) for r in rows]})
 
 
 async def alerts(node: Node, request: web.Request) -> web.Response:
-    rows = await node.store.all("SELECT id, at, kind, space, message FROM alerts ORDER BY id DESC LIMIT 200")
+    rows = await node.store.all("SELECT id, at, kind, space, message, seen FROM alerts ORDER BY id DESC LIMIT 200")
     return _json({"alerts": [dict(r) for r in rows]})
 
 
@@ -195,14 +195,14 @@ def _bind(node: Node, route: Route) -> Callable[[web.Request], Awaitable[web.Str
 
 def _authorize(token: str, request: web.Request) -> None:
     given = request.headers.get("Authorization", "")
-    if not given.startswith("Bearer "):
+    if not given.lower().startswith("bearer "):
         raise Unauthorized("this needs the operator token: Authorization: Bearer <token>")
     if not token_ok(token, request):
         raise Unauthorized("the operator token is wrong")
 
 
 def token_ok(token: str, request: web.Request) -> bool:
-    given = request.headers.get("Authorization", "")
-    return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 

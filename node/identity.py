@@ -113,7 +113,11 @@ def verify(key: bytes, signed: bytes, sig: bytes) -> bool:
 
 
 def read_token(data_dir: Path) -> str:
-    return read_secret(data_dir / TOKEN_FILE).decode().strip()
+    token = read_secret(data_dir / TOKEN_FILE).decode().strip()
+    if len(token) < 16:
+        # An empty token would let `Authorization: Bearer ` through.
+        raise ConfigError(f"{data_dir / TOKEN_FILE} holds no usable token (16 characters or more)")
+    return token
 
 
 

@@ -33,11 +33,12 @@ class Verified(msgspec.Struct, frozen=True):
 class Rejection(Exception):
     """Why a record was refused: a reason code for metrics and a sentence for people."""
 
-    def __init__(self, reason: str, detail: str, *, author: str = "") -> None:
+    def __init__(self, reason: str, detail: str, *, author: str = "", alert: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
         self.author = author
+        self.alert = alert  # also raise this kind of alert to the operator
 
 
 def subject_author(subject: str) -> str:

@@ -12,6 +12,7 @@ bad record: it is quarantined with its reason and the batch goes on.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import sqlite3
 import time
@@ -44,6 +45,7 @@ _envelope: Final = msgspec.msgpack.Decoder(Envelope)
 _signed: Final = msgspec.msgpack.Decoder(Signed)
 _sealed: Final = msgspec.msgpack.Decoder(Sealed)
 _space: Final = msgspec.msgpack.Decoder(SpaceProfile)
+QUARANTINE_ROWS: Final = 10_000
 
 
 class Incoming(msgspec.Struct, frozen=True):
@@ -65,7 +67,6 @@ class BatchResult(msgspec.Struct):
 class _Chain(msgspec.Struct):
     seq: int
     head: bytes
-    dirty: bool = False
 
 
 class Replica:
@@ -109,23 +110,24 @@ class Replica:
             chains: dict[tuple[str, str], _Chain] = {}
             pins: dict[str, bytes] = {}
             for item in batch:
+                # Each record in a savepoint: one that fails half-way leaves no trace but
+                # its quarantine row (and its alert).
+                await tx.execute("SAVEPOINT item")
                 try:
                     v = check(item.data, item.subject, me=self._me, now=now, max_skew=self._max_skew)
                     await self._accept(tx, v, chains, pins, result)
-                except Rejection as r:
-                    await self._quarantine(tx, item, r, result)
                 except (sqlite3.Error, StoreError):
                     raise  # the store is in trouble: roll back, nothing is acked
                 except Exception as e:  # noqa: BLE001 - a poison record must not stop the loop
-                    log.exception("replica: unexpected failure on a record; quarantining it")
-                    await self._quarantine(tx, item, Rejection("internal_error", repr(e)), result)
+                    r = e if isinstance(e, Rejection) else Rejection("internal_error", repr(e))
+                    if not isinstance(e, Rejection):
+                        log.exception("replica: unexpected failure on a record; quarantining it")
+                    await tx.execute("ROLLBACK TO item")
+                    chains.clear()  # caches may hold what was just rolled back
+                    pins.clear()
+                    await self._quarantine(tx, item, r, result)
+                await tx.execute("RELEASE item")
             for (author, channel), c in chains.items():
-                if c.dirty:
-                    await tx.execute(
-                        "INSERT INTO chains (author, channel, seq, head) VALUES (?, ?, ?, ?) ON CONFLICT"
-                        " (author, channel) DO UPDATE SET seq = excluded.seq, head = excluded.head",
-                        (author, channel, c.seq, c.head),
-                    )
                 async with tx.execute(
                     "SELECT max(seq) FROM log WHERE author = ? AND channel = ? AND state = 'pending'",
                     (author, channel),
@@ -180,8 +182,8 @@ class Replica:
                 result.duplicates += 1
                 self._metrics.duplicates.inc()
                 return
-            await self._alert(tx, "equivocation", h.author, f"two different records at {h.channel} seq {h.seq}")
-            raise Rejection("equivocation", f"{h.author} signed two records for {h.channel} seq {h.seq}", author=h.author)
+            raise Rejection("equivocation", f"{h.author} signed two records for {h.channel} seq {h.seq}",
+                            author=h.author, alert="equivocation")
         if h.seq != chain.seq + 1:
             await self._log(tx, v, "pending")
             result.pending += 1
@@ -210,10 +212,11 @@ class Replica:
     ) -> None:
         h = v.header
         if h.prev != chain.head:
-            await self._alert(tx, "equivocation", h.author, f"{h.channel} seq {h.seq} does not follow the held history")
-            raise Rejection("bad_prev", f"seq {h.seq} names a previous record this node does not hold", author=h.author)
+            raise Rejection("bad_prev", f"seq {h.seq} names a previous record this node does not hold",
+                            author=h.author, alert="equivocation")
         state = "applied"
         reason: Rejection | None = None
+        await tx.execute("SAVEPOINT body")
         try:
             plain, body, box_key = await self._open(tx, v)
             if not await records.put(
@@ -229,9 +232,16 @@ class Replica:
         except Rejection as r:
             # A signed, well-chained record whose content is refused still takes its place
             # in the chain; otherwise every later record of its author would wait forever.
+            await tx.execute("ROLLBACK TO body")
             state, reason = "rejected", r
+        await tx.execute("RELEASE body")
         await self._log(tx, v, state)
-        chain.seq, chain.head, chain.dirty = h.seq, v.hash, True
+        chain.seq, chain.head = h.seq, v.hash
+        await tx.execute(
+            "INSERT INTO chains (author, channel, seq, head) VALUES (?, ?, ?, ?) ON CONFLICT"
+            " (author, channel) DO UPDATE SET seq = excluded.seq, head = excluded.head",
+            (h.author, h.channel, h.seq, v.hash),
+        )
         if reason is not None:
             await self._quarantine(tx, Incoming(v.raw, h.subject(), "apply"), reason, result)
 
@@ -289,21 +299,41 @@ class Replica:
     async def _quarantine(
         self, tx: aiosqlite.Connection, item: Incoming, r: Rejection, result: BatchResult
     ) -> None:
+        """One row per distinct refused message: a record refused again only counts up."""
         result.quarantined += 1
         self._metrics.quarantined.labels(reason=r.reason).inc()
         author = r.author or (subject_author(item.subject) if item.subject else "")
+        if r.alert:
+            await self._alert(tx, r.alert, author, r.detail)
+        cur = await tx.execute(
+            "UPDATE quarantine SET seen = seen + 1, at = ? WHERE digest = ? AND reason = ?",
+            (time.time(), hashlib.sha256(item.data).digest(), f"{r.reason}: {r.detail}"),
+        )
+        if cur.rowcount:
+            return
         log.warning("replica: quarantined a record from %s on %s: %s", author or "?", item.subject, r)
         await tx.execute(
-            "INSERT INTO quarantine (at, source, subject, author, reason, raw) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO quarantine (at, source, subject, author, reason, raw, digest, seen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
             (time.time(), item.source, item.subject or "", author, f"{r.reason}: {r.detail}",
-             item.data[:70_000]),
+             item.data[:70_000], hashlib.sha256(item.data).digest()),
+        )
+        # Bounded: the newest rows are kept.
+        await tx.execute(
+            "DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?", (QUARANTINE_ROWS,)
         )
 
     async def _alert(self, tx: aiosqlite.Connection, kind: str, space: str, message: str) -> None:
+        cur = await tx.execute(
+            "UPDATE alerts SET seen = seen + 1, at = ? WHERE kind = ? AND space = ? AND message = ?",
+            (time.time(), kind, space, message),
+        )
+        if cur.rowcount:
+            return
         self._metrics.alerts.labels(kind=kind).inc()
         log.error("ALERT %s from %s: %s", kind, space, message)
         await tx.execute(
-            "INSERT INTO alerts (at, kind, space, message) VALUES (?, ?, ?, ?)",
+            "INSERT INTO alerts (at, kind, space, message, seen) VALUES (?, ?, ?, ?, 1)",
             (time.time(), kind, space, message),
         )
 

@@ -131,6 +131,14 @@ MIGRATIONS: Final[Sequence[str]] = (
         added_at REAL NOT NULL
     );
     """,
+    # 3: quarantine and alerts count repeats instead of growing
+    """
+    ALTER TABLE quarantine ADD COLUMN digest BLOB NOT NULL DEFAULT x'';
+    ALTER TABLE quarantine ADD COLUMN seen INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX quarantine_digest ON quarantine (digest);
+    ALTER TABLE alerts ADD COLUMN seen INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE positions ADD COLUMN stream_created TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

@@ -10,6 +10,7 @@ A `dm` channel is served only to its recipient, whose request is signed (DESIGN 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -27,6 +28,7 @@ from node.identity import Identity, open_call, sign_call
 from node.metrics import Metrics
 from node.replica import Incoming, Replica
 from node.store import Store
+from node.supervisor import forever
 from schemas.envelope import PUB
 from schemas.rpc import RPC_TAG, SyncReply, SyncRequest
 
@@ -37,11 +39,12 @@ log = logging.getLogger(__name__)
 _reply_dec: Final = msgspec.msgpack.Decoder(SyncReply)
 _enc: Final = msgspec.msgpack.Encoder()
 MAX_REPLY_BYTES: Final = 900 * 1024  # under NATS's default 1 MiB max payload
-MAX_REQUEST_AGE: Final = dt.timedelta(minutes=5)
+MAX_REQUEST_AGE: Final = dt.timedelta(hours=1)
 
 
 class Syncer:
     GRACE: Final = 1.5  # seconds a gap may stand before this node asks for it
+    DM_SWEEP: Final = 30.0  # seconds between asking peers for dm records this node lacks
 
     def __init__(
         self,
@@ -68,8 +71,8 @@ class Syncer:
 
     async def __aenter__(self) -> Syncer:
         self._tasks = [
-            asyncio.create_task(self._serve(), name="sync-serve"),
-            asyncio.create_task(self._repair_loop(), name="sync-repair"),
+            asyncio.create_task(forever("sync server", self._serve), name="sync-serve"),
+            asyncio.create_task(forever("gap repair", self._repair_loop), name="sync-repair"),
         ]
         return self
 
@@ -94,8 +97,12 @@ class Syncer:
     async def _serve(self) -> None:
         await self._bus.wait_ready()
         # nats-py re-subscribes by itself after a reconnect.
-        await self._bus.nc.subscribe(f"hitode.rpc.{self._ident.space}.sync", cb=self._handle)
-        await asyncio.Event().wait()
+        sub = await self._bus.nc.subscribe(f"hitode.rpc.{self._ident.space}.sync", cb=self._handle)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await sub.unsubscribe()
 
     async def _handle(self, msg: Msg) -> None:
         try:
@@ -117,18 +124,14 @@ class Syncer:
             raise Rejected(f"the request is not signed by {req.caller}'s pinned key")
         if req.channel != PUB and (req.channel != req.caller or pinned is None):
             raise Rejected("a dm channel is served only to its recipient")
+        # The size cap is applied in SQL, so a request never loads more than one reply.
         rows = await self._store.all(
-            "SELECT raw FROM log WHERE author = ? AND channel = ? AND seq > ? AND state != 'pending'"
-            " ORDER BY seq LIMIT ?",
-            (req.author, req.channel, req.after, req.limit),
+            "SELECT raw FROM (SELECT raw, sum(length(raw) + 8) OVER (ORDER BY seq) AS total"
+            " FROM log WHERE author = ? AND channel = ? AND seq > ? AND state != 'pending'"
+            " ORDER BY seq LIMIT ?) WHERE total <= ?",
+            (req.author, req.channel, req.after, req.limit, MAX_REPLY_BYTES),
         )
-        out: list[bytes] = []
-        size = 0
-        for r in rows:
-            size += len(r[0]) + 8
-            if size > MAX_REPLY_BYTES:
-                break
-            out.append(bytes(r[0]))
+        out = [bytes(r[0]) for r in rows]
         self._metrics.sync_served.inc()
         return SyncReply(envelopes=out)
 
@@ -152,6 +155,7 @@ class Syncer:
         return gaps
 
     async def _repair_loop(self) -> None:
+        last_dm_sweep = 0.0
         while True:
             try:
                 await asyncio.wait_for(self._kick.wait(), timeout=self._interval)
@@ -169,8 +173,18 @@ class Syncer:
                 if now - first >= self.GRACE:
                     await self.repair(*key, after=after)
                     self._since[key] = now
+            if now - last_dm_sweep >= self.DM_SWEEP:
+                # A dm lost at the end of a channel shows no gap (nothing comes after it),
+                # and presence announces only the pub head: ask online peers now and then.
+                last_dm_sweep = now
+                me = self._ident.space
+                for peer in self._peers():
+                    held = await self._store.scalar(
+                        "SELECT seq FROM chains WHERE author = ? AND channel = ?", (peer, me)
+                    )
+                    await self.repair(peer, me, after=int(held or 0), quiet=True)
 
-    async def repair(self, author: str, channel: str, *, after: int) -> int:
+    async def repair(self, author: str, channel: str, *, after: int, quiet: bool = False) -> int:
         """Ask the author, then (for pub) other peers; returns how many records applied."""
         candidates = [author]
         if channel == PUB:
@@ -188,8 +202,13 @@ class Syncer:
                 self._metrics.sync_requests.labels(outcome="no_answer").inc()
                 log.debug("sync: %s did not answer for %s/%s (%s)", peer, author, channel, e)
                 continue
-            if reply.error or not reply.envelopes:
-                self._metrics.sync_requests.labels(outcome="empty").inc()
+            if reply.error:
+                self._metrics.sync_requests.labels(outcome="refused").inc()
+                log.warning("sync: %s refused to serve %s/%s: %s", peer, author, channel, reply.error)
+                continue
+            if not reply.envelopes:
+                if not quiet:
+                    self._metrics.sync_requests.labels(outcome="empty").inc()
                 continue
             result = await self._replica.apply([Incoming(e, None, f"sync:{peer}") for e in reply.envelopes])
             self._metrics.sync_requests.labels(outcome="repaired").inc()
