@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "list_events", "post_event", "get_event", "get_event_ics", "patch_event", "cancel_event",
     "post_rsvp", "list_rsvps", "calendar_ics", "list_members", "post_member", "get_member",
-    "patch_member",
+    "patch_member", "list_feeds", "post_feed", "poll_feeds", "FeedInput",
 ]
 
 
@@ -174,3 +174,24 @@ async def patch_member(node: Node, request: web.Request) -> web.Response:
 
     p = await decode_body(request, MemberPatch)
     return json_response(await members.patch(node.store, request.match_info["id"], p))
+
+
+class FeedInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/feeds: an .ics URL this space already publishes its events to."""
+
+    url: str
+
+
+async def list_feeds(node: Node, request: web.Request) -> web.Response:
+    return json_response({"feeds": await node.importer.listing()})
+
+
+async def post_feed(node: Node, request: web.Request) -> web.Response:
+    from node.http import decode_body
+
+    inp = await decode_body(request, FeedInput)
+    return json_response(await node.importer.add(inp.url), status=201)
+
+
+async def poll_feeds(node: Node, request: web.Request) -> web.Response:
+    return json_response({"feeds": await node.importer.poll_all()})

@@ -93,6 +93,7 @@ class TuningSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=T
     relay_in_flight: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 512
     relay_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     fetch_batch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 256
+    feed_interval: Annotated[float, msgspec.Meta(ge=10)] = 900.0
 
 
 class Config(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

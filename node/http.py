@@ -159,6 +159,9 @@ ROUTES: Final = (
     Route("POST", "/api/members", api.post_member, "Add a member", body=MemberInput),
     Route("GET", "/api/members/{id}", api.get_member, "One member", private=True),
     Route("PATCH", "/api/members/{id}", api.patch_member, "Edit a member", body=MemberPatch),
+    Route("GET", "/api/feeds", api.list_feeds, "Calendar feeds this space imports", private=True),
+    Route("POST", "/api/feeds", api.post_feed, "Import an .ics feed into this space's events", body=api.FeedInput),
+    Route("POST", "/api/feeds/poll", api.poll_feeds, "Poll every feed now"),
 )
 
 

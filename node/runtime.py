@@ -26,6 +26,7 @@ from node.embedded_nats import EmbeddedNats
 from node.errors import ConfigError
 from node.http import make_app
 from node.identity import Identity, read_token
+from node.importer import Importer
 from node import members, rsvps
 from node.metrics import Metrics
 from node.outbox import Relay
@@ -62,6 +63,7 @@ class Node:
     replica: Replica
     syncer: Syncer
     applier: Applier
+    importer: Importer
     directory: Directory
 
     async def __aenter__(self) -> Node:
@@ -121,6 +123,9 @@ class Node:
                     batch=cfg.tuning.fetch_batch, on_batch=self._on_batch)
         )
         await enter(self.syncer)
+        self.importer = await enter(
+            Importer(self.store, self.ident, self.relay.wake, interval=cfg.tuning.feed_interval)
+        )
         self.directory = await enter(
             Directory(self.store, self.bus, self.ident, cfg, wake_relay=self.relay.wake, on_head=self.syncer.note_head)
         )

@@ -1,0 +1,152 @@
+"""Importing a space's existing calendar feeds (.ics URLs) into its own events.
+
+Many spaces already keep their events in a calendar that publishes an .ics feed. The
+importer polls each feed (conditional GET), and turns new, changed and removed VEVENTs
+into this space's own event records, through the outbox like any edit. Ids derive from
+the feed URL, the VEVENT UID and the occurrence, so importing again never duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import msgspec
+import yarl
+
+from node import events, feeds, records
+from node.errors import BadInput
+from node.identity import Identity
+from node.store import Store
+from node.supervisor import forever
+from schemas.event import Event
+
+__all__ = ["Importer"]
+
+log = logging.getLogger(__name__)
+
+
+def _prefix(space: str, url: str) -> str:
+    return f"{space}.{hashlib.sha256(url.encode()).hexdigest()[:8]}."
+
+
+class Importer:
+    def __init__(
+        self, store: Store, ident: Identity, wake: Callable[[], None], *, interval: float = 900.0
+    ) -> None:
+        self._store = store
+        self._ident = ident
+        self._wake = wake
+        self._interval = interval
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Importer:
+        self._session = aiohttp.ClientSession(headers={"User-Agent": "hitode-calendar-import"})
+        self._task = asyncio.create_task(forever("feed import", self._loop), name="feed-import")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.poll_all()
+
+    async def listing(self) -> list[dict[str, Any]]:
+        rows = await self._store.all("SELECT url, polled_at, imported, error, added_at FROM feeds ORDER BY added_at")
+        return [dict(r) for r in rows]
+
+    async def add(self, url: str) -> dict[str, Any]:
+        u = yarl.URL(url)
+        if u.scheme not in ("http", "https") or not u.host:
+            raise BadInput("a feed is an http(s) URL of an .ics calendar", field="url")
+        async with self._store.write() as tx:
+            cur = await tx.execute(
+                "INSERT OR IGNORE INTO feeds (url, added_at) VALUES (?, ?)", (url, time.time())
+            )
+            new = cur.rowcount > 0
+        result = await self.poll(url)
+        if new and result.get("error"):
+            # A feed that does not work when it is added is a typo, not an outage: refuse it.
+            async with self._store.write() as tx:
+                await tx.execute("DELETE FROM feeds WHERE url = ?", (url,))
+            raise BadInput(str(result["error"]), field="url")
+        return result
+
+    async def poll_all(self) -> list[dict[str, Any]]:
+        return [await self.poll(r["url"]) for r in await self.listing()]
+
+    async def poll(self, url: str) -> dict[str, Any]:
+        """Fetch one feed and bring this space's events in line with it."""
+        assert self._session is not None
+        async with self._lock:  # one poll at a time: two would plan from the same state
+            row = await self._store.one("SELECT etag, last_modified FROM feeds WHERE url = ?", (url,))
+            if row is None:
+                raise BadInput(f"no feed {url}", field="url")
+            out: dict[str, Any] = {"url": url, "changed": False, "created": 0, "updated": 0, "cancelled": 0}
+            try:
+                got = await feeds.fetch(self._session, url, etag=row["etag"], last_modified=row["last_modified"])
+                now = dt.datetime.now(dt.UTC)
+                parsed = await asyncio.to_thread(feeds.parse, got.body, now=now) if got.changed else []
+            except BadInput as e:
+                log.warning("import: %s: %s", url, e.message)
+                await self._note(url, error=e.message)
+                return {**out, "error": e.message}
+            if got.changed:
+                out.update(await self._apply(url, parsed, now), changed=True)
+            await self._note(url, etag=got.etag, last_modified=got.last_modified, imported=len(parsed) if got.changed else None)
+            if out["created"] or out["updated"] or out["cancelled"]:
+                log.info("import: %s: %d new, %d changed, %d removed", url, out["created"], out["updated"], out["cancelled"])
+                self._wake()
+            return out
+
+    async def _apply(self, url: str, parsed: list[feeds.FeedEvent], now: dt.datetime) -> dict[str, int]:
+        me = self._ident.space
+        prefix = _prefix(me, url)
+        feed = [msgspec.structs.replace(fe, record_id=prefix + fe.record_id) for fe in parsed]
+        async with self._store.write() as tx:
+            held: dict[str, tuple[Event, int]] = {}
+            async with tx.execute(
+                "SELECT record_id FROM records WHERE author = ? AND kind = ? AND record_id LIKE ?",
+                (me, events.KIND, prefix + "%"),
+            ) as cur:
+                ids = [r[0] for r in await cur.fetchall()]
+            for rid in ids:
+                got = await records.get_in(tx, me, events.KIND, rid, Event)
+                if got is not None:
+                    held[rid] = got
+            todo = feeds.plan(feed, {k: v[0] for k, v in held.items()}, now=now)
+            for fe in todo.create:
+                await events.save(tx, self._ident, feeds.to_event(fe, space=me, prev=None), 1)
+            for fe, prev in todo.update:
+                await events.save(tx, self._ident, feeds.to_event(fe, space=me, prev=prev), held[prev.id][1] + 1)
+            for prev in todo.cancel:
+                await events.save(tx, self._ident, events.cancel(prev), held[prev.id][1] + 1)
+        return {"created": len(todo.create), "updated": len(todo.update), "cancelled": len(todo.cancel)}
+
+    async def _note(
+        self, url: str, *, error: str = "", etag: str | None = None, last_modified: str | None = None,
+        imported: int | None = None,
+    ) -> None:
+        async with self._store.write() as tx:
+            await tx.execute(
+                "UPDATE feeds SET polled_at = ?, error = ?, etag = coalesce(?, etag),"
+                " last_modified = coalesce(?, last_modified), imported = coalesce(?, imported) WHERE url = ?",
+                (time.time(), error, etag, last_modified, imported, url),
+            )

@@ -1,0 +1,121 @@
+"""A space points its node at the .ics feed it already publishes; every node then shows exactly its events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from aiohttp import web
+
+from node.embedded_nats import NatsCluster
+from tests.eventually import eventually
+from tests.spaces import HttpError, Space, spaces_for
+
+NAMES = ["kobe", "sapporo", "hakodate"]
+DAY = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).strftime("%Y%m%d")
+
+
+def vevent(uid: str, title: str, hour: int) -> str:
+    return (
+        "BEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nSUMMARY:{title}\r\n"
+        f"DTSTART;TZID=Asia/Tokyo:{DAY}T{hour:02d}0000\r\n"
+        f"DTEND;TZID=Asia/Tokyo:{DAY}T{hour + 1:02d}0000\r\n"
+        "LOCATION:1F salon\r\nEND:VEVENT\r\n"
+    )
+
+
+def calendar(*events: str) -> bytes:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//feed//EN\r\n" + "".join(events)
+            + "END:VCALENDAR\r\n").encode()
+
+
+class Feed:
+    """A real HTTP server on loopback serving a calendar that the test changes."""
+
+    def __init__(self) -> None:
+        self.body = b""
+        self.hits = 0
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        etag = '"' + hashlib.sha256(self.body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.Response(body=self.body, content_type="text/calendar", headers={"ETag": etag})
+
+
+@pytest_asyncio.fixture
+async def feed() -> AsyncIterator[Feed]:
+    f = Feed()
+    app = web.Application()
+    app.router.add_get("/events.ics", f.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    f.url = f"http://127.0.0.1:{runner.addresses[0][1]}/events.ics"
+    try:
+        yield f
+    finally:
+        await runner.cleanup()
+
+
+async def _titles(space: Space) -> list[str]:
+    listed = await space.get("/api/events?space=kobe&status=active&limit=500", auth=False)
+    return sorted(e["title"] for e in listed["events"])
+
+
+async def _shows(spaces: list[Space], want: list[str]) -> bool:
+    return all([await _titles(s) == sorted(want) for s in spaces])
+
+
+async def test_feed_imported_twice_with_one_changed_and_one_removed(
+    tmp_path: Path, nats_cluster: NatsCluster, feed: Feed
+) -> None:
+    """Three VEVENTs imported; then one renamed and one dropped from the feed: every node shows exactly the feed."""
+    feed.body = calendar(vevent("a@kobe", "Jelly morning", 9), vevent("b@kobe", "Talk: NATS", 13),
+                         vevent("c@kobe", "Fridge cleaning", 17))
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe = spaces[0]
+        first = await kobe.post("/api/feeds", {"url": feed.url})
+        assert (first["created"], first["updated"], first["cancelled"]) == (3, 0, 0)
+        await eventually(lambda: _shows(spaces, ["Jelly morning", "Talk: NATS", "Fridge cleaning"]))
+
+        again = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
+        assert again["changed"] is False  # 304: nothing re-imported, nothing duplicated
+
+        feed.body = calendar(vevent("a@kobe", "Jelly morning", 9), vevent("b@kobe", "Talk: NATS & SQLite", 13))
+        second = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
+        assert (second["created"], second["updated"], second["cancelled"]) == (0, 1, 1)
+        await eventually(lambda: _shows(spaces, ["Jelly morning", "Talk: NATS & SQLite"]))
+        everything = await spaces[2].get("/api/events?space=kobe&limit=500", auth=False)
+        assert len(everything["events"]) == 3  # the removed one is there, cancelled, not twice
+        assert (await kobe.get("/api/feeds"))["feeds"][0]["error"] == ""
+
+
+async def test_a_feed_that_is_not_a_calendar_is_refused_naming_url(
+    tmp_path: Path, nats_cluster: NatsCluster, feed: Feed
+) -> None:
+    """An HTML page or a bad URL is a 400 naming `url`, and no event appears."""
+    feed.body = b"<html>not a calendar</html>"
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe,):
+        try:
+            await kobe.post("/api/feeds", {"url": feed.url})
+        except HttpError as e:
+            assert e.status == 400 and e.body["error"]["field"] == "url"
+            assert "calendar" in e.body["error"]["message"].lower()
+        else:
+            raise AssertionError("an HTML page was accepted as a feed")
+        assert (await kobe.get("/api/feeds"))["feeds"] == []
+        try:
+            await kobe.post("/api/feeds", {"url": "ftp://example/x.ics"})
+        except HttpError as e:
+            assert e.status == 400 and e.body["error"]["field"] == "url"
+        else:
+            raise AssertionError("an ftp URL was accepted")
+        assert (await kobe.get("/api/events", auth=False))["total"] == 0
