@@ -113,6 +113,8 @@ async def _run_demo(base: Path, port: int, stop_with: signal.Signals) -> str:
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+            for line in _leftover_servers(base):  # their own sessions: not in the group
+                os.kill(int(line.split()[0]), signal.SIGKILL)
     return out.decode()
 
 
