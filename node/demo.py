@@ -8,7 +8,9 @@ note on first run; a second run reuses the data. Ctrl-C or SIGTERM stops everyth
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import zoneinfo
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Final
@@ -19,12 +21,17 @@ from node.cli import init_space, run_until_signal
 from node.config import CONFIG_FILE, load_config
 from node.embedded_nats import NatsCluster
 from node.runtime import Node
+from node import events, members, rsvps
+from node.outbox import new_id
+from schemas.event import EventInput, PlaceInput, RsvpInput
+from schemas.member import MemberInput
 from schemas.note import NoteInput
 from schemas.space import ProfileEdit, VisaPolicyInput
 
 __all__ = ["run_demo", "SPACES"]
 
 log = logging.getLogger(__name__)
+TOKYO: Final = zoneinfo.ZoneInfo("Asia/Tokyo")
 
 SPACES: Final = (
     ("kobe", "Kobe Coworking Hub", "神戸コワーキングハブ", "Kobe"),
@@ -75,15 +82,61 @@ async def run_demo(base: Path, base_port: int = 8701) -> None:
                 )
                 nodes.append(await stack.enter_async_context(Node(base / space, cfg)))
             await _seed(nodes)
+            await _seed_events(nodes)
             print("\nhitode demo is running — ヒトデのデモが動いています:")
             for node in nodes:
-                print(f"  {node.space:<9} {node.http_url}/api/spaces   token: {node.data_dir / 'operator.token'}")
+                print(f"  {node.space:<9} {node.http_url}/api/events   calendar: {node.http_url}/calendar.ics"
+                      f"   token: {node.data_dir / 'operator.token'}")
             print("Ctrl-C stops it.\n", flush=True)
             await stop.wait()
             print("hitode demo: stopping …", flush=True)
         print("hitode demo: stopped.", flush=True)
 
     await run_until_signal(body)
+
+
+async def _seed_events(nodes: list[Node]) -> None:
+    """A joint Jelly in all three spaces, a hack night, an online LAB meeting, an RSVP."""
+    kobe, sapporo, hakodate = nodes
+    if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'event' LIMIT 1"):
+        return
+    day = (dt.datetime.now(TOKYO) + dt.timedelta(days=(4 - dt.datetime.now(TOKYO).weekday()) % 7 + 7)).date()
+
+    def at(hour: int) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(hour), tzinfo=TOKYO)
+
+    async def publish(node: Node, inp: EventInput) -> str:
+        event = events.create(node.space, inp, new_id())
+        async with node.store.write() as tx:
+            await events.save(tx, node.ident, event, 1)
+        node.relay.wake()
+        return event.id
+
+    jelly = await publish(kobe, EventInput(
+        title="同時開催Jelly 神戸・札幌・函館 / Joint Jelly", start=at(13), end=at(17), capacity=12,
+        description="3拠点をオンラインでつないで一緒に作業します。Work together, three spaces linked online.",
+        place=PlaceInput(mode="hybrid", room="2F ラウンジ", url="https://meet.example.jp/jelly"),
+        tags=["jelly", "joint"], language="ja"))
+    await publish(sapporo, EventInput(
+        title="同時開催Jelly 札幌 / Joint Jelly Sapporo", start=at(13), end=at(17), capacity=8,
+        place=PlaceInput(room="工房"), tags=["jelly", "joint"], joint_id=jelly))
+    await publish(hakodate, EventInput(
+        title="同時開催Jelly 函館 / Joint Jelly Hakodate", start=at(13), end=at(17), capacity=6,
+        place=PlaceInput(room="海の見える席"), tags=["jelly", "joint"], joint_id=jelly))
+    hack = await publish(sapporo, EventInput(
+        title="IoT もくもく会 / IoT hack night", start=at(19), end=at(21), capacity=2,
+        place=PlaceInput(room="3D printer corner"), tags=["iot", "talk"], language="ja"))
+    await publish(hakodate, EventInput(
+        title="月例LABミーティング / Monthly LAB meeting", start=at(20), end=at(21) + dt.timedelta(minutes=30),
+        place=PlaceInput(mode="online", url="https://meet.example.jp/lab"), tags=["lab"], language="ja"))
+    hanako = await members.create(kobe.store, MemberInput(name="山田 花子", share_name=True, skills=["design"]), new_id())
+    await members.create(sapporo.store, MemberInput(name="Ken Sato", skills=["iot", "python"]), new_id())
+    for _ in range(100):  # kobe must see sapporo's hack night (and profile) before signing up
+        if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'event' AND record_id = ?", (hack,)):
+            await rsvps.request(kobe.store, kobe.ident, kobe.member_secret, hack,
+                                RsvpInput(member=hanako["id"]), kobe.relay.wake)
+            break
+        await asyncio.sleep(0.1)
 
 
 async def _seed(nodes: list[Node]) -> None:

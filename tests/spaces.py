@@ -39,6 +39,9 @@ class Space:
         self.id = space
         init_space(data_dir, space=space, name=f"{space.title()} Coworking", http_port=0,
                    nats_urls=[nats_url], stream_replicas=replicas)
+        # A faster heartbeat than production, so presence and its gap hints show quickly.
+        cfg = data_dir / "config.toml"
+        cfg.write_text(cfg.read_text().replace("presence_interval = 5.0", "presence_interval = 1.0"))
         self.token = read_token(data_dir)
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""

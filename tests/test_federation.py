@@ -98,3 +98,19 @@ async def test_two_versions_within_the_duplicate_window_both_arrive(
 
 async def _health_is(space: Space, key: str, want: object) -> bool:
     return bool((await space.get("/healthz"))[key] == want)
+
+
+async def test_directory_shows_who_is_online(tmp_path: Path, nats_cluster: NatsCluster) -> None:
+    """Sapporo's node stops: kobe's directory shows it offline within a few heartbeats, and online again on return."""
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo, hakodate):
+
+        async def online(of: str, want: bool) -> bool:
+            return bool((await kobe.get(f"/api/spaces/{of}", auth=False))["online"] == want)
+
+        await eventually(lambda: online("sapporo", True))
+        await eventually(lambda: online("hakodate", True))
+        await sapporo.stop()
+        await eventually(lambda: online("sapporo", False))
+        assert await online("hakodate", True)
+        await sapporo.start()
+        await eventually(lambda: online("sapporo", True))
