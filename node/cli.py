@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -19,7 +20,9 @@ import msgspec
 from node.config import CONFIG_FILE, Config, load_config, write_config
 from node.errors import ConfigError, HitodeError
 from node.identity import Identity
-from node.runtime import Node
+from node import rotation
+from node.runtime import DB_FILE, RUN_FILE, Node
+from node.store import Store
 
 __all__ = ["main", "init_space", "run_until_signal"]
 
@@ -82,6 +85,17 @@ async def _run(data_dir: Path) -> None:
     await run_until_signal(body)
 
 
+async def _rotate(data_dir: Path) -> None:
+    config = load_config(data_dir)
+    run = data_dir / RUN_FILE
+    if run.exists():
+        pid = int(json.loads(run.read_text()).get("pid", 0))
+        if pid and Path(f"/proc/{pid}").exists():
+            raise ConfigError(f"the node is running (pid {pid}); stop it before rotating its keys")
+    async with Store(data_dir / DB_FILE) as store:
+        await rotation.rotate(data_dir, store, config.space.id)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hitode", description="A node of the hitode coworking federation")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -97,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--stream-replicas", type=int, default=1)
     r = sub.add_parser("run", help="run the node of a data dir")
     r.add_argument("--dir", type=Path, required=True)
+    k = sub.add_parser("rotate-keys", help="replace the space's keys (node stopped); peers follow")
+    k.add_argument("--dir", type=Path, required=True)
     d = sub.add_parser("demo", help="three spaces on this machine, in one NATS cluster")
     d.add_argument("--dir", type=Path, default=Path(".hitode-demo"))
     d.add_argument("--base-port", type=int, default=8701)
@@ -121,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hitode: initialised {args.space} in {args.dir}; start it with: hitode run --dir {args.dir}")
         elif args.command == "run":
             asyncio.run(_run(args.dir))
+        elif args.command == "rotate-keys":
+            asyncio.run(_rotate(args.dir))
+            print("hitode: new keys are in place; start the node and its peers will follow the rotation")
         elif args.command == "demo":
             from node.demo import run_demo
 

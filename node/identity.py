@@ -26,7 +26,7 @@ from schemas.rpc import SignedCall
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-__all__ = ["Identity", "verify", "write_secret", "read_secret", "read_token", "TOKEN_FILE",
+__all__ = ["Identity", "verify", "SIGNING_FILE", "BOX_FILE", "write_secret", "read_secret", "read_token", "TOKEN_FILE",
            "sign_call", "open_call"]
 
 SIGNING_FILE: Final = "signing.key"
@@ -81,9 +81,17 @@ class Identity:
 
     @classmethod
     def load(cls, space: str, data_dir: Path) -> Identity:
-        signing = nacl.signing.SigningKey(read_secret(data_dir / SIGNING_FILE, 32))
-        box = nacl.public.PrivateKey(read_secret(data_dir / BOX_FILE, 32))
+        return cls.load_files(space, data_dir / SIGNING_FILE, data_dir / BOX_FILE)
+
+    @classmethod
+    def load_files(cls, space: str, signing_path: Path, box_path: Path) -> Identity:
+        signing = nacl.signing.SigningKey(read_secret(signing_path, 32))
+        box = nacl.public.PrivateKey(read_secret(box_path, 32))
         return cls(space, signing, box)
+
+    def write_files(self, signing_path: Path, box_path: Path) -> None:
+        write_secret(signing_path, bytes(self._signing))
+        write_secret(box_path, bytes(self._box))
 
     def sign(self, data: bytes) -> bytes:
         return self._signing.sign(data).signature

@@ -33,7 +33,7 @@ from schemas.note import Sealed
 from schemas.records import DM_KINDS, KINDS, decode_body
 from schemas.event import Event
 from schemas.envelope import Header
-from schemas.space import SpaceProfile
+from schemas.space import KeyRotation, SpaceProfile
 
 Reactor = Callable[[aiosqlite.Connection, Identity, Header, msgspec.Struct, bytes], Awaitable[None]]
 
@@ -83,7 +83,12 @@ class Replica:
     async def pin_config(self, pins: Sequence[tuple[str, bytes]]) -> None:
         """Pins from config win over trust-on-first-use; a conflict is raised to the operator."""
         async with self._store.write() as tx:
-            await self._pin(tx, self._me, self._ident.sign_key, "self")
+            # Our own key may have been rotated since the last start.
+            await tx.execute(
+                "INSERT INTO pins (space, sign_key, source, pinned_at) VALUES (?, ?, 'self', ?)"
+                " ON CONFLICT (space) DO UPDATE SET sign_key = excluded.sign_key",
+                (self._me, self._ident.sign_key, time.time()),
+            )
             for space, key in pins:
                 async with tx.execute("SELECT sign_key FROM pins WHERE space = ?", (space,)) as cur:
                     row = await cur.fetchone()
@@ -189,6 +194,7 @@ class Replica:
             result.pending += 1
             return
         await self._apply_next(tx, v, chain, result)
+        rotated = h.kind == "rotation"
         while True:  # the gap before held records may just have closed
             async with tx.execute(
                 "SELECT raw FROM log WHERE author = ? AND channel = ? AND seq = ? AND state = 'pending'",
@@ -202,10 +208,18 @@ class Replica:
             )
             held_v = _trusted(bytes(row[0]))
             try:
+                if rotated:  # held under the old key; a record after a rotation needs the new
+                    async with tx.execute("SELECT sign_key FROM pins WHERE space = ?", (h.author,)) as cur:
+                        pin = await cur.fetchone()
+                    if pin is None or bytes(pin[0]) != held_v.key:
+                        raise Rejection("key_mismatch", "signed by a key rotated away", author=h.author)
                 await self._apply_next(tx, held_v, chain, result)
+                rotated = rotated or held_v.header.kind == "rotation"
             except Rejection as r:
                 await self._quarantine(tx, Incoming(held_v.raw, None, "pending"), r, result)
                 break
+        if rotated:
+            pins.pop(h.author, None)  # the batch's cache still holds the old key
 
     async def _apply_next(
         self, tx: aiosqlite.Connection, v: Verified, chain: _Chain, result: BatchResult
@@ -283,6 +297,15 @@ class Replica:
                 raise Rejection("header_mismatch", "a space record must describe its author", author=h.author)
             if body.sign_key != v.key:
                 raise Rejection("key_mismatch", "the space record names another signing key", author=h.author)
+        elif isinstance(body, KeyRotation):
+            if body.space != h.author or h.record_id != h.author:
+                raise Rejection("header_mismatch", "a key rotation must name its author", author=h.author)
+            # Signed by the pinned key (checked on arrival): from here on, the new key.
+            await tx.execute(
+                "UPDATE pins SET sign_key = ?, source = 'rotation', pinned_at = ? WHERE space = ?",
+                (body.sign_key, time.time(), h.author),
+            )
+            log.info("replica: %s rotated its signing key", h.author)
         elif isinstance(body, Event) and (body.space != h.author or body.id != h.record_id):
             raise Rejection("header_mismatch", "an event must be hosted by its author, under its own id", author=h.author)
         return plain, body, box_key

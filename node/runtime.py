@@ -27,7 +27,7 @@ from node.errors import ConfigError
 from node.http import make_app
 from node.identity import Identity, read_token
 from node.importer import Importer
-from node import members, rsvps
+from node import members, rotation, rsvps
 from node.metrics import Metrics
 from node.outbox import Relay
 from node.replica import BatchResult, Replica
@@ -48,7 +48,6 @@ class Node:
         self.config = config
         self.space = config.space.id
         self.metrics = Metrics()
-        self.ident = Identity.load(self.space, data_dir)
         self.token = read_token(data_dir)
         self.member_secret = members.load_secret(data_dir)
         self._stack = AsyncExitStack()
@@ -57,6 +56,7 @@ class Node:
         self.embedded: EmbeddedNats | None = None
 
     # parts, set in __aenter__
+    ident: Identity
     store: Store
     bus: Bus
     relay: Relay
@@ -88,6 +88,8 @@ class Node:
         cfg = self.config
         enter = self._stack.enter_async_context
         self.store = await enter(Store(self.data_dir / DB_FILE))
+        await rotation.finish(self.data_dir, self.store, self.space)
+        self.ident = Identity.load(self.space, self.data_dir)
         if not self.nats_urls:
             self.embedded = await enter(
                 EmbeddedNats(

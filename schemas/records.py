@@ -13,13 +13,15 @@ import msgspec
 
 from schemas.event import Event, Rsvp, RsvpStatus
 from schemas.note import Note
-from schemas.space import SpaceProfile
+from schemas.space import KeyRotation, SpaceProfile
 
 __all__ = ["KINDS", "DM_KINDS", "PUB_KINDS", "Body", "decode_body", "encode_body"]
 
-Body = SpaceProfile | Event | Note | Rsvp | RsvpStatus
+Body = SpaceProfile | KeyRotation | Event | Note | Rsvp | RsvpStatus
 
-PUB_KINDS: Final[dict[str, type[msgspec.Struct]]] = {"space": SpaceProfile, "event": Event}
+PUB_KINDS: Final[dict[str, type[msgspec.Struct]]] = {
+    "space": SpaceProfile, "rotation": KeyRotation, "event": Event,
+}
 DM_KINDS: Final[dict[str, type[msgspec.Struct]]] = {
     "note": Note, "rsvp": Rsvp, "rsvp_status": RsvpStatus,
 }

@@ -12,7 +12,7 @@ import msgspec
 
 from schemas.ids import SpaceId
 
-__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit"]
+__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit", "KeyRotation"]
 
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
@@ -67,3 +67,15 @@ class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     house_rules: LongText | None = None
     languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=16)]], msgspec.Meta(max_length=20)] | None = None
     visa_policy: VisaPolicyInput | None = None
+
+
+class KeyRotation(msgspec.Struct, frozen=True, kw_only=True, tag="rotation"):
+    """Bus record, kind "rotation": signed by the space's current key, naming the next.
+
+    Receivers move their pin to `sign_key` when they apply it in chain order; every later
+    record of the space is signed by the new key. record_id = the space id.
+    """
+
+    space: SpaceId
+    sign_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
