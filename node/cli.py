@@ -19,7 +19,7 @@ import msgspec
 
 from node.config import CONFIG_FILE, Config, load_config, write_config
 from node.errors import ConfigError, HitodeError
-from node.identity import Identity
+from node.identity import BOX_FILE, SIGNING_FILE, Identity
 from node import rotation
 from node.runtime import DB_FILE, RUN_FILE, Node
 from node.store import Store
@@ -56,8 +56,12 @@ def init_space(
         raise ConfigError(f"init: {str(e).replace('`$.', '`')}") from None
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
+    if (data_dir / SIGNING_FILE).exists():
+        # An init stopped before writing its config: the keys are unused, start afresh.
+        for name in (SIGNING_FILE, BOX_FILE):
+            (data_dir / name).unlink(missing_ok=True)
     Identity.create(space, data_dir)
-    write_config(data_dir, config)
+    write_config(data_dir, config)  # last: its presence means the init is complete
     return config
 
 

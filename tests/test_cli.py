@@ -39,6 +39,17 @@ def test_init_creates_keys_readable_by_the_owner_only(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already initialised" in again.stderr
 
 
+def test_an_init_interrupted_before_its_config_can_be_run_again(tmp_path: Path) -> None:
+    """Keys on disk but no config (init was killed): a second init completes it."""
+    d = tmp_path / "kobe"
+    d.mkdir()
+    (d / "signing.key").write_bytes(b"x" * 32)
+    (d / "signing.key").chmod(0o600)
+    r = hitode("init", "--dir", str(d), "--space", "kobe", "--name", "K")
+    assert r.returncode == 0, r.stderr
+    assert (d / "config.toml").exists() and (d / "signing.key").read_bytes() != b"x" * 32
+
+
 def test_bad_space_id_at_init_names_the_key(tmp_path: Path) -> None:
     """An id with capitals is refused before anything is written, naming space.id."""
     r = hitode("init", "--dir", str(tmp_path / "x"), "--space", "Kobe!", "--name", "K")
