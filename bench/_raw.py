@@ -1,0 +1,230 @@
+"""The raw stack, with no hitode code: what propagation could reach on this machine.
+
+`run_raw` (called by propagation.py) creates stream RAWBENCH with the same settings as
+HITODE, starts two consumer processes and one publisher process (this file run as a
+script, one role each), times N records from the first one on the bus to both consumers
+holding all N, then deletes the stream:
+
+  pub      pre-signs N Ed25519 envelopes of the given size (as the node's outbox holds
+           them signed), then keeps 500 `js.publish` in flight, msg-id set, retrying any
+           that fail, like the node's relay.
+  consume  a durable pull consumer (R1, explicit ack, like the node's): `fetch(500)`,
+           verify each signature (pynacl), decode the header (msgspec), insert the batch
+           and the consumer's progress in ONE aiosqlite transaction (WAL,
+           synchronous=FULL), then ack each message.
+
+Both stay alive after their work until SIGTERM, so the bench can read their CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from _harness import Child, CpuMeter, Reader, first_message, say, wait_all
+
+STREAM, SUBJECT = "RAWBENCH", "rawbench.pub.kobe"
+IN_FLIGHT, BATCH = 500, 500
+_TAG = b"hitode/v1\x00"
+
+
+class RawHeader(msgspec.Struct, array_like=True):
+    id: str
+    seq: int
+    created_at: float
+    pad: bytes
+
+
+class RawEnvelope(msgspec.Struct):
+    signed: bytes
+    sig: bytes
+    key: bytes
+
+
+@dataclasses.dataclass
+class RawResult:
+    rate: float
+    wall: float
+    others: float  # CPU seconds other processes of the machine took meanwhile
+
+
+async def publisher(url: str, n: int, size: int) -> None:
+    import nacl.signing
+
+    key = nacl.signing.SigningKey.generate()
+    enc = msgspec.msgpack.Encoder()
+    pad, msgs = b"", []
+    for seq in range(1, n + 1):
+        mid = f"raw-{os.getpid()}-{seq}"
+        while True:  # the first envelope sets the padding that makes it `size` bytes
+            signed = _TAG + enc.encode(RawHeader(mid, seq, time.time(), pad))
+            raw = enc.encode(RawEnvelope(signed, key.sign(signed).signature, bytes(key.verify_key)))
+            if len(raw) >= size or seq > 1:
+                break
+            pad += b"x" * (size - len(raw))
+        msgs.append((mid, raw))
+    nc = await nats.connect(url, max_reconnect_attempts=-1)
+    js = nc.jetstream(timeout=5)
+    print(json.dumps({"ready": True, "size": len(msgs[0][1])}), flush=True)
+    sem = asyncio.Semaphore(IN_FLIGHT)
+    retry: list[tuple[str, bytes]] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(mid: str, raw: bytes) -> None:
+        try:
+            await js.publish(SUBJECT, raw, timeout=5, headers={"Nats-Msg-Id": mid})
+        except (nats.errors.Error, TimeoutError):
+            retry.append((mid, raw))
+
+    def done(t: asyncio.Task[None]) -> None:
+        tasks.discard(t)
+        sem.release()
+
+    queue = msgs
+    while queue:
+        for mid, raw in queue:
+            await sem.acquire()
+            task = asyncio.create_task(one(mid, raw))
+            tasks.add(task)
+            task.add_done_callback(done)
+        await asyncio.gather(*tasks)
+        queue, retry = retry, []
+    print(json.dumps({"published": time.time()}), flush=True)
+    await nc.flush()
+    await asyncio.Event().wait()
+
+
+async def consumer(url: str, db: str, durable: str, n: int) -> None:
+    import aiosqlite
+    import nacl.exceptions
+    import nacl.signing
+
+    env_dec, hdr_dec = msgspec.msgpack.Decoder(RawEnvelope), msgspec.msgpack.Decoder(RawHeader)
+    keys: dict[bytes, nacl.signing.VerifyKey] = {}
+    conn = await aiosqlite.connect(db, isolation_level=None)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=FULL")
+    await conn.execute("CREATE TABLE rows (seq INTEGER PRIMARY KEY, id TEXT, raw BLOB)")
+    # progress kept in the batch's transaction, as the node keeps chains and positions;
+    # the bench polls it
+    await conn.execute("CREATE TABLE progress (k INTEGER PRIMARY KEY, n INTEGER)")
+    await conn.execute("INSERT INTO progress VALUES (0, 0)")
+    nc = await nats.connect(url, max_reconnect_attempts=-1)
+    js, jsm = nc.jetstream(timeout=5), nc.jsm(timeout=5)
+    await jsm.add_consumer(STREAM, ConsumerConfig(
+        name=durable, durable_name=durable, filter_subject="rawbench.>",
+        ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=2 * BATCH,
+        num_replicas=1, deliver_policy=DeliverPolicy.ALL))
+    psub = await js.pull_subscribe_bind(durable=durable, stream=STREAM)
+    print(json.dumps({"ready": True}), flush=True)
+    done = 0
+    while done < n:
+        try:
+            # no idle heartbeat: plain fetch, as the stack's own examples use it
+            msgs = await psub.fetch(BATCH, timeout=5)
+        except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.APIError):
+            continue
+        rows = []
+        for m in msgs:
+            env = env_dec.decode(m.data)
+            vk = keys.get(env.key)
+            if vk is None:
+                vk = keys[env.key] = nacl.signing.VerifyKey(env.key)
+            try:
+                vk.verify(env.signed, env.sig)
+            except nacl.exceptions.BadSignatureError:
+                continue
+            h = hdr_dec.decode(env.signed[len(_TAG):])
+            rows.append((h.seq, h.id, m.data))
+        await conn.execute("BEGIN IMMEDIATE")
+        cur = await conn.executemany("INSERT OR IGNORE INTO rows VALUES (?, ?, ?)", rows)
+        done += max(0, cur.rowcount)
+        await conn.execute("UPDATE progress SET n = ? WHERE k = 0", (done,))
+        await conn.execute("COMMIT")
+        for m in msgs:
+            await m.ack()
+    await conn.close()
+    await asyncio.Event().wait()
+
+
+async def run_raw(servers: dict[str, Any], stream_config: Any, work: Path, n: int, size: int) -> RawResult:
+    """Publisher at servers["kobe"], one consumer at each other server; N records of `size`
+    bytes through a stream configured like HITODE."""
+    names = list(servers)
+    pub_at, receivers = names[0], names[1:]
+    say(f"raw: stream {STREAM} R3; 1 publisher ({IN_FLIGHT} in flight) at {pub_at}'s server,"
+        f" {len(receivers)} consumers (fetch({BATCH}) + verify + 1 txn/batch + ack)")
+    me = str(Path(__file__).resolve())
+    nc = await nats.connect(servers[pub_at].client_url)
+    try:
+        jsm = nc.jsm(timeout=10)
+        await jsm.add_stream(dataclasses.replace(stream_config, name=STREAM, subjects=["rawbench.>"]))
+        subs = {r: Child(f"raw-{r}", work / f"raw-{r}.log") for r in receivers}
+        pub = Child("raw-pub", work / "raw-pub.log")
+        readers: dict[str, Reader] = {}
+        try:
+            for r, c in subs.items():
+                await c.start(me, "consume", "--url", servers[r].client_url, "--db",
+                              str(work / f"raw-{r}.db"), "--durable", f"raw-{r}", "--records", str(n))
+            for c in subs.values():
+                await c.event("ready", 30)
+            readers = {r: Reader(work / f"raw-{r}.db") for r in receivers}
+            t0_fut = await first_message(nc, SUBJECT)
+            await pub.start(me, "pub", "--url", servers[pub_at].client_url, "--records", str(n),
+                            "--size", str(size))
+            meter = CpuMeter({"pub": pub.pid, **{r: c.pid for r, c in subs.items()},
+                              **{f"nats-{s}": servers[s].pid for s in names}})
+            ev = await pub.event("ready", 300)
+            meter.start()
+            say(f"raw: publishing {n} pre-signed envelopes of {ev['size']} B")
+            t0 = await asyncio.wait_for(t0_fut, 60)
+            t_end = await wait_all(readers, lambda r: int(r.scalar("SELECT n FROM progress") or 0),
+                                   n, "raw applied", timeout=max(120, n / 100))
+            meter.stop()
+        finally:
+            for rd in readers.values():
+                rd.close()
+            await asyncio.gather(pub.stop(), *(c.stop() for c in subs.values()))
+        await jsm.delete_stream(STREAM)
+    finally:
+        await nc.close()
+    wall = t_end - t0
+    say(f"raw: {n} records on every consumer in {wall:.2f}s = {n / wall:,.0f} records/s")
+    say("raw: " + meter.line(wall))
+    return RawResult(rate=n / wall, wall=wall, others=meter.others())
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="a role of the raw stack (run by propagation.py)")
+    p.add_argument("role", choices=["pub", "consume"])
+    p.add_argument("--url", required=True)
+    p.add_argument("--records", type=int, required=True)
+    p.add_argument("--size", type=int, default=300)
+    p.add_argument("--db")
+    p.add_argument("--durable")
+    a = p.parse_args()
+    try:
+        if a.role == "pub":
+            asyncio.run(publisher(a.url, a.records, a.size))
+        else:
+            asyncio.run(consumer(a.url, a.db, a.durable, a.records))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
