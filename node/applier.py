@@ -40,8 +40,10 @@ def consumer_names(space: str) -> dict[str, str]:
 class Applier:
     """Runs both consumer loops; `async with Applier(...)` owns their tasks."""
 
-    FETCH_TIMEOUT: Final = 5.0
-    HEARTBEAT: Final = 2.0
+    # The server refuses a heartbeat over half the fetch's expiry, and nats-py shortens the
+    # expiry of follow-up pulls: keep the heartbeat far below half.
+    FETCH_TIMEOUT: Final = 10.0
+    HEARTBEAT: Final = 1.0
 
     def __init__(
         self,

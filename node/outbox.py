@@ -127,10 +127,10 @@ class _Row(msgspec.Struct, frozen=True):
 class Relay:
     """Publishes the outbox to JetStream; `async with Relay(...)` owns its tasks.
 
-    An outbox row is `busy` from the moment it is read until it is deleted after its ack:
-    in flight, waiting for a retry, or acked but not yet marked. Rows are read oldest
-    first, skipping busy ones, so no row is read twice while it is being handled, and
-    none is skipped however the table's rowids are reused.
+    Rows are read in the order they were queued, from a cursor on `outbox.n`, which never
+    reuses a number; a row stays `busy` from then until it is deleted after its ack: in
+    flight, waiting for a retry, or acked but not yet marked. A restart reads from the
+    start again: whatever was not marked is sent again, with the same msg-id.
     """
 
     BACKOFF_MIN: Final = 0.1
@@ -194,6 +194,7 @@ class Relay:
     async def _send_loop(self) -> None:
         sem = asyncio.Semaphore(self._in_flight)
         fresh: deque[_Row] = deque()
+        cursor = 0  # outbox.n only grows (AUTOINCREMENT): rows at or below it are handled
         while True:
             await self._bus.wait_ready()
             if self._backoff:
@@ -204,13 +205,15 @@ class Relay:
                 if not fresh:
                     self._wake.clear()  # before reading: a commit after this wakes us
                     rows = await self._store.all(
-                        "SELECT o.id, o.subject, l.raw FROM outbox o JOIN log l"
+                        "SELECT o.n, o.id, o.subject, l.raw FROM outbox o JOIN log l"
                         " ON l.author = ? AND l.channel = o.channel AND l.seq = o.seq"
-                        " ORDER BY o.rowid LIMIT ?",
-                        (self._space, self._in_flight + len(self._busy)),
+                        " WHERE o.n > ? ORDER BY o.n LIMIT ?",
+                        (self._space, cursor, self._in_flight),
                     )
+                    if rows:
+                        cursor = int(rows[-1][0])
                     fresh.extend(
-                        _Row(r[0], r[1], bytes(r[2])) for r in rows if r[0] not in self._busy
+                        _Row(r[1], r[2], bytes(r[3])) for r in rows if r[1] not in self._busy
                     )
                     if not fresh:
                         try:

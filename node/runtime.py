@@ -119,7 +119,11 @@ class Node:
                 in_flight=cfg.tuning.relay_in_flight, timeout=cfg.tuning.relay_timeout,
             )
         )
-        self.syncer = Syncer(self.bus, self.store, self.replica, self.ident, self.metrics, peers=lambda: self.directory.peers())
+        self.syncer = Syncer(
+            self.bus, self.store, self.replica, self.ident, self.metrics,
+            peers=lambda: self.directory.peers(),
+            backlog=lambda: self.applier.lag.get(f"{self.space}-pub", 1),
+        )
         self.applier = await enter(
             Applier(self.bus, self.store, self.replica, self.space, self.metrics,
                     batch=cfg.tuning.fetch_batch, on_batch=self._on_batch)

@@ -139,6 +139,22 @@ MIGRATIONS: Final[Sequence[str]] = (
     ALTER TABLE alerts ADD COLUMN seen INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE positions ADD COLUMN stream_created TEXT NOT NULL DEFAULT '';
     """,
+    # 4: the outbox numbers its rows for good (AUTOINCREMENT), so the relay can read on
+    #    from where it was without a reused rowid hiding a new row
+    """
+    CREATE TABLE outbox_new (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        enqueued_at REAL NOT NULL
+    );
+    INSERT INTO outbox_new (id, channel, seq, subject, enqueued_at)
+        SELECT id, channel, seq, subject, enqueued_at FROM outbox ORDER BY rowid;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    """,
 )
 
 
@@ -169,6 +185,7 @@ class Store:
             await self._writer.execute("PRAGMA foreign_keys=ON")
             await self._migrate(self._writer)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            self._reader.row_factory = sqlite3.Row
             await self._reader.execute("PRAGMA busy_timeout=10000")
             await self._reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as e:
@@ -227,9 +244,8 @@ class Store:
         conn = self._reader
         if conn is None:
             raise StoreError("the store is closed")
-        conn.row_factory = sqlite3.Row
-        async with conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        # One hop to the database thread per query (execute + fetch + close would be three).
+        return list(await conn.execute_fetchall(sql, tuple(params)))
 
     async def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         rows = await self.all(sql, params)

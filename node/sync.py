@@ -55,6 +55,7 @@ class Syncer:
         metrics: Metrics,
         *,
         peers: Callable[[], list[str]],
+        backlog: Callable[[], int] = lambda: 0,
         interval: float = 1.0,
     ) -> None:
         self._bus = bus
@@ -63,6 +64,7 @@ class Syncer:
         self._ident = ident
         self._metrics = metrics
         self._peers = peers
+        self._backlog = backlog
         self._interval = interval
         self._heads: dict[tuple[str, str], int] = {}
         self._since: dict[tuple[str, str], float] = {}
@@ -149,9 +151,12 @@ class Syncer:
         ):
             key = (r[0], r[1])
             gaps[key] = chains.get(key, 0)
-        for key, head in self._heads.items():
-            if key[0] != self._ident.space and head > chains.get(key, 0):
-                gaps[key] = chains.get(key, 0)
+        if self._backlog() == 0:
+            # A head announced by presence is a gap only once the stream has nothing more
+            # for us; before that, the records are on their way through the consumer.
+            for key, head in self._heads.items():
+                if key[0] != self._ident.space and head > chains.get(key, 0):
+                    gaps[key] = chains.get(key, 0)
         return gaps
 
     async def _repair_loop(self) -> None:
