@@ -182,7 +182,11 @@ class Applier:
         misses = 0
         while misses < 2 and not self._stopping:
             try:
-                msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=self.HEARTBEAT)
+                # nats-py 2.16 sends the heartbeat without an expiry when messages are
+                # already waiting in the subscription, and the server refuses that request
+                # ("heartbeat value too large"): ask for a heartbeat only on an empty queue.
+                beat = self.HEARTBEAT if psub.pending_msgs == 0 else None
+                msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=beat)
             except nats.js.errors.FetchTimeoutError:
                 misses = 0  # alive, nothing new
                 self.lag[name] = 0
