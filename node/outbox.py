@@ -58,11 +58,10 @@ async def append(
     recipient_box_key: bytes | None = None,
 ) -> Header:
     """Sign a record and queue it, inside the caller's transaction."""
-    async with tx.execute(
+    rows = list(await tx.execute_fetchall(
         "SELECT seq, head FROM chains WHERE author = ? AND channel = ?", (ident.space, channel)
-    ) as cur:
-        row = await cur.fetchone()
-    seq, prev = (int(row[0]) + 1, bytes(row[1])) if row else (1, b"")
+    ))
+    seq, prev = (int(rows[0][0]) + 1, bytes(rows[0][1])) if rows else (1, b"")
     plain = encode_body(body)
     if channel == PUB:
         payload = plain

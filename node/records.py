@@ -49,26 +49,24 @@ async def put(
 
 
 async def version_of(tx: aiosqlite.Connection, author: str, kind: str, record_id: str) -> int:
-    async with tx.execute(
+    rows = list(await tx.execute_fetchall(
         "SELECT version FROM records WHERE author = ? AND kind = ? AND record_id = ?",
         (author, kind, record_id),
-    ) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    ))
+    return int(rows[0][0]) if rows else 0
 
 
 async def get_in(
     tx: aiosqlite.Connection, author: str, kind: str, record_id: str, type_: type[T]
 ) -> tuple[T, int] | None:
     """Like `get`, inside a write transaction (sees its own uncommitted writes)."""
-    async with tx.execute(
+    rows = list(await tx.execute_fetchall(
         "SELECT body, version FROM records WHERE author = ? AND kind = ? AND record_id = ?",
         (author, kind, record_id),
-    ) as cur:
-        row = await cur.fetchone()
-    if row is None:
+    ))
+    if not rows:
         return None
-    return msgspec.msgpack.decode(row[0], type=type_), int(row[1])
+    return msgspec.msgpack.decode(rows[0][0], type=type_), int(rows[0][1])
 
 
 async def get(

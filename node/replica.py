@@ -109,15 +109,20 @@ class _Batch:
         for key, ss in seqs.items():
             self.chains.setdefault(key, _Chain(0, b""))
             self.pending[key] = {}
+            # Two queries, each on its own index (an OR would scan the author's whole log).
             for r in await _rows(
                 self.tx,
-                "SELECT seq, hash, state, CASE state WHEN 'pending' THEN raw END FROM log"
-                " WHERE author = ? AND channel = ? AND (seq BETWEEN ? AND ? OR state = 'pending')",
+                "SELECT seq, hash FROM log WHERE author = ? AND channel = ? AND seq BETWEEN ? AND ?",
                 (*key, min(ss), max(ss)),
             ):
                 self.held[(*key, int(r[0]))] = bytes(r[1])
-                if r[2] == "pending":
-                    self.pending[key][int(r[0])] = bytes(r[3])
+            for r in await _rows(
+                self.tx,
+                "SELECT seq, hash, raw FROM log WHERE state = 'pending' AND author = ? AND channel = ?",
+                key,
+            ):
+                self.held[(*key, int(r[0]))] = bytes(r[1])
+                self.pending[key][int(r[0])] = bytes(r[2])
         wanted: dict[tuple[str, str], set[str]] = {}
         for v in verified:
             wanted.setdefault((v.header.author, v.header.kind), set()).add(v.header.record_id)
@@ -216,7 +221,8 @@ class Replica:
                 checked.append((item, r))
         async with self._store.write() as tx:
             b = _Batch(tx)
-            await b.load([v for _, v in checked if isinstance(v, Verified)])
+            if checked:
+                await b.load([v for _, v in checked if isinstance(v, Verified)])
             for item, v in checked:
                 try:
                     if isinstance(v, Rejection):

@@ -155,6 +155,10 @@ MIGRATIONS: Final[Sequence[str]] = (
     DROP TABLE outbox;
     ALTER TABLE outbox_new RENAME TO outbox;
     """,
+    # 5: listings by kind (events, notes) without scanning every record
+    """
+    CREATE INDEX records_kind ON records (kind, channel);
+    """,
 )
 
 
