@@ -19,6 +19,7 @@ from typing import Final
 import nats.errors
 import nats.js
 import nats.js.errors
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from node.bus import STREAM, Bus
@@ -144,7 +145,7 @@ class Applier:
                     filter_subject=subject,
                     ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=30,
-                    max_ack_pending=256,
+                    max_ack_pending=512,  # two batches of 256: one applied, one on its way
                     inactive_threshold=14 * DAY,
                     num_replicas=1,
                     **start,
@@ -177,45 +178,61 @@ class Applier:
                 except (nats.errors.Error, OSError):
                     pass
 
+    async def _fetch(self, psub: nats.js.JetStreamContext.PullSubscription) -> list[Msg]:
+        # nats-py 2.16 sends the heartbeat without an expiry when messages are already
+        # waiting in the subscription, and the server refuses that request ("heartbeat
+        # value too large"): ask for a heartbeat only on an empty queue.
+        beat = self.HEARTBEAT if psub.pending_msgs == 0 else None
+        return await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=beat)
+
     async def _consume(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> None:
-        """Fetch and apply until the subscription looks dead; then the caller re-binds."""
+        """Fetch and apply until the subscription looks dead; then the caller re-binds.
+
+        The next batch is fetched while the current one is applied (max_ack_pending leaves
+        room for two), so the apply loop does not wait a round trip between batches.
+        """
         misses = 0
-        while misses < 2 and not self._stopping:
-            try:
-                # nats-py 2.16 sends the heartbeat without an expiry when messages are
-                # already waiting in the subscription, and the server refuses that request
-                # ("heartbeat value too large"): ask for a heartbeat only on an empty queue.
-                beat = self.HEARTBEAT if psub.pending_msgs == 0 else None
-                msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=beat)
-            except nats.js.errors.FetchTimeoutError:
-                misses = 0  # alive, nothing new
-                self.lag[name] = 0
-                continue
-            except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.ServiceUnavailableError):
-                misses += 1  # nothing came back, or the consumer is gone
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.2)
-                return
-            except nats.js.errors.APIError as e:
-                log.info("applier: %s fetch failed (%s)", name, e)
-                return
-            if not msgs:
-                continue
-            misses = 0
-            items = [Incoming(m.data, m.subject, name) for m in msgs]
-            top = max(m.metadata.sequence.stream for m in msgs)
-            self.lag[name] = int(msgs[-1].metadata.num_pending or 0)
-            self._applying.add(name)
-            try:
-                result = await self._replica.apply(items, {name: top})
-                for m in msgs:  # ack only after the commit
-                    try:
-                        await m.ack()
-                    except (nats.errors.Error, OSError):
-                        break  # redelivered later; applying again is a no-op
-            finally:
-                self._applying.discard(name)
-            if self._on_batch is not None:
-                self._on_batch(result)
+        ahead: asyncio.Task[list[Msg]] | None = None
+        try:
+            while misses < 2 and not self._stopping:
+                task, ahead = ahead or asyncio.create_task(self._fetch(psub)), None
+                try:
+                    msgs = await task
+                except nats.js.errors.FetchTimeoutError:
+                    misses = 0  # alive, nothing new
+                    self.lag[name] = 0
+                    continue
+                except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.ServiceUnavailableError):
+                    misses += 1  # nothing came back, or the consumer is gone
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                    await asyncio.sleep(0.2)
+                    return
+                except nats.js.errors.APIError as e:
+                    log.info("applier: %s fetch failed (%s)", name, e)
+                    return
+                if not msgs:
+                    continue
+                misses = 0
+                last = msgs[-1].metadata  # a batch arrives in stream order
+                self.lag[name] = int(last.num_pending or 0)
+                if self.lag[name] and not self._stopping:
+                    ahead = asyncio.create_task(self._fetch(psub))
+                items = [Incoming(m.data, m.subject, name) for m in msgs]
+                self._applying.add(name)
+                try:
+                    result = await self._replica.apply(items, {name: last.sequence.stream})
+                    for m in msgs:  # ack only after the commit
+                        try:
+                            await m.ack()
+                        except (nats.errors.Error, OSError):
+                            break  # redelivered later; applying again is a no-op
+                finally:
+                    self._applying.discard(name)
+                if self._on_batch is not None:
+                    self._on_batch(result)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
         log.info("applier: %s stopped answering; re-binding", name)
