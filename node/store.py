@@ -187,11 +187,15 @@ class Store:
             await self._writer.execute("PRAGMA synchronous=FULL")
             await self._writer.execute("PRAGMA busy_timeout=10000")
             await self._writer.execute("PRAGMA foreign_keys=ON")
+            # A small node on a small server: 1 MiB of page cache per connection is plenty
+            # for the working set (chain heads, recent log pages) and keeps RSS low.
+            await self._writer.execute("PRAGMA cache_size=-1024")
             await self._migrate(self._writer)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             self._reader.row_factory = sqlite3.Row
             await self._reader.execute("PRAGMA busy_timeout=10000")
             await self._reader.execute("PRAGMA query_only=ON")
+            await self._reader.execute("PRAGMA cache_size=-1024")
         except sqlite3.Error as e:
             await self.close()
             raise StoreError(f"cannot open the database {self.path}: {e}") from e
