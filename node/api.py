@@ -15,6 +15,7 @@ from aiohttp import web
 from node import events, members, rsvps
 from node.errors import BadInput, Forbidden
 from node.outbox import new_id
+from node.payload import decode_body, json_response, token_ok
 from schemas.event import EventInput, EventPatch, RsvpInput
 from schemas.member import MemberInput, MemberPatch
 
@@ -28,10 +29,6 @@ __all__ = [
 ]
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
-
-
 def filters(request: web.Request) -> events.Filters:
     try:
         return msgspec.convert(dict(request.query), events.Filters, strict=False)
@@ -42,8 +39,6 @@ def filters(request: web.Request) -> events.Filters:
 
 
 def authorized(node: Node, request: web.Request) -> bool:
-    from node.http import token_ok
-
     return token_ok(node.token, request)
 
 
@@ -52,8 +47,6 @@ async def list_events(node: Node, request: web.Request) -> web.Response:
 
 
 async def post_event(node: Node, request: web.Request) -> web.Response:
-    from node.http import decode_body
-
     inp = await decode_body(request, EventInput)
     event = events.create(node.space, inp, new_id())
     async with node.store.write() as tx:
@@ -83,8 +76,6 @@ def _own(node: Node, event_space: str) -> None:
 
 
 async def patch_event(node: Node, request: web.Request) -> web.Response:
-    from node.http import decode_body
-
     p = await decode_body(request, EventPatch)
     event, _ = await events.find(node.store, request.match_info["id"])
     _own(node, event.space)
@@ -112,8 +103,6 @@ async def cancel_event(node: Node, request: web.Request) -> web.Response:
 
 
 async def post_rsvp(node: Node, request: web.Request) -> web.Response:
-    from node.http import decode_body
-
     inp = await decode_body(request, RsvpInput)
     out = await rsvps.request(node.store, node.ident, node.member_secret, request.match_info["id"], inp,
                               node.relay.wake)
@@ -159,8 +148,6 @@ async def list_members(node: Node, request: web.Request) -> web.Response:
 
 
 async def post_member(node: Node, request: web.Request) -> web.Response:
-    from node.http import decode_body
-
     inp = await decode_body(request, MemberInput)
     return json_response(await members.create(node.store, inp, new_id()), status=201)
 
@@ -170,8 +157,6 @@ async def get_member(node: Node, request: web.Request) -> web.Response:
 
 
 async def patch_member(node: Node, request: web.Request) -> web.Response:
-    from node.http import decode_body
-
     p = await decode_body(request, MemberPatch)
     return json_response(await members.patch(node.store, request.match_info["id"], p))
 
@@ -187,8 +172,6 @@ async def list_feeds(node: Node, request: web.Request) -> web.Response:
 
 
 async def post_feed(node: Node, request: web.Request) -> web.Response:
-    from node.http import decode_body
-
     inp = await decode_body(request, FeedInput)
     return json_response(await node.importer.add(inp.url), status=201)
 

@@ -7,9 +7,7 @@ data may be read without the token; writes and private data need it (DESIGN §7)
 
 from __future__ import annotations
 
-import hmac
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,7 +15,8 @@ import msgspec
 from aiohttp import web
 
 from node import api, notes, records
-from node.errors import BadInput, HitodeError, Unauthorized
+from node.errors import HitodeError
+from node.payload import authorize, decode_body, json_response, token_ok
 from schemas.event import EventInput, EventPatch, RsvpInput
 from schemas.member import MemberInput, MemberPatch
 from schemas.note import NoteInput
@@ -31,7 +30,6 @@ __all__ = ["Route", "ROUTES", "make_app", "token_ok", "decode_body"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Node", web.Request], Awaitable[web.StreamResponse]]
-_FIELD: Final = re.compile(r"at `\$\.?([^`]*)`")
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -43,32 +41,15 @@ class Route(msgspec.Struct, frozen=True):
     body: type[msgspec.Struct] | None = None
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
-
-
 def _error(e: HitodeError) -> web.Response:
-    return _json({"error": e.to_dict()}, status=e.status)
-
-
-async def decode_body(request: web.Request, type_: type[msgspec.Struct]) -> Any:
-    raw = await request.read()
-    if not raw.strip():
-        raise BadInput("the request needs a JSON body")
-    try:
-        return msgspec.json.decode(raw, type=type_)
-    except msgspec.ValidationError as e:
-        m = _FIELD.search(str(e))
-        raise BadInput(_FIELD.sub("", str(e)).rstrip(" -"), field=m.group(1) if m else None) from None
-    except msgspec.DecodeError as e:
-        raise BadInput(f"the body is not valid JSON: {e}") from None
+    return json_response({"error": e.to_dict()}, status=e.status)
 
 
 # handlers
 
 
 async def healthz(node: Node, request: web.Request) -> web.Response:
-    return _json(await node.health())
+    return json_response(await node.health())
 
 
 async def metrics(node: Node, request: web.Request) -> web.Response:
@@ -79,27 +60,27 @@ async def metrics(node: Node, request: web.Request) -> web.Response:
 async def openapi(node: Node, request: web.Request) -> web.Response:
     from node.openapi import document
 
-    return _json(document())
+    return json_response(document())
 
 
 async def list_spaces(node: Node, request: web.Request) -> web.Response:
-    return _json({"spaces": await node.directory.spaces()})
+    return json_response({"spaces": await node.directory.spaces()})
 
 
 async def get_space(node: Node, request: web.Request) -> web.Response:
-    return _json(await node.directory.space(request.match_info["id"]))
+    return json_response(await node.directory.space(request.match_info["id"]))
 
 
 async def put_space(node: Node, request: web.Request) -> web.Response:
     edit = await decode_body(request, ProfileEdit)
     profile, version = await node.directory.edit(edit)
-    return _json(node.directory.view(profile, version))
+    return json_response(node.directory.view(profile, version))
 
 
 async def federation(node: Node, request: web.Request) -> web.Response:
     digest, count = await records.digest(node.store)
     chains = await node.store.all("SELECT author, channel, seq FROM chains ORDER BY author, channel")
-    return _json(
+    return json_response(
         {
             "space": node.space,
             "digest": digest,
@@ -114,11 +95,11 @@ async def post_note(node: Node, request: web.Request) -> web.Response:
     note = await notes.send(node.store, node.ident, inp, node.relay.wake)
     out = msgspec.to_builtins(note)
     out.pop("type", None)
-    return _json(out, status=201)
+    return json_response(out, status=201)
 
 
 async def list_notes(node: Node, request: web.Request) -> web.Response:
-    return _json({"notes": await notes.listing(node.store, node.space)})
+    return json_response({"notes": await notes.listing(node.store, node.space)})
 
 
 async def quarantine(node: Node, request: web.Request) -> web.Response:
@@ -126,12 +107,12 @@ async def quarantine(node: Node, request: web.Request) -> web.Response:
         "SELECT id, at, source, subject, author, reason, seen, length(raw) AS size FROM quarantine"
         " ORDER BY id DESC LIMIT 200"
     )
-    return _json({"quarantine": [dict(r) for r in rows]})
+    return json_response({"quarantine": [dict(r) for r in rows]})
 
 
 async def alerts(node: Node, request: web.Request) -> web.Response:
     rows = await node.store.all("SELECT id, at, kind, space, message, seen FROM alerts ORDER BY id DESC LIMIT 200")
-    return _json({"alerts": [dict(r) for r in rows]})
+    return json_response({"alerts": [dict(r) for r in rows]})
 
 
 ROUTES: Final = (
@@ -175,11 +156,11 @@ def make_app(node: Node) -> web.Application:
         except web.HTTPException as e:
             if e.status >= 400:
                 code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(e.status, "http_error")
-                return _json({"error": {"code": code, "message": e.reason}}, status=e.status)
+                return json_response({"error": {"code": code, "message": e.reason}}, status=e.status)
             raise
         except Exception:
             log.exception("http: %s %s failed", request.method, request.path)
-            return _json({"error": {"code": "internal", "message": "the node failed on this request; see its log"}}, status=500)
+            return json_response({"error": {"code": "internal", "message": "the node failed on this request; see its log"}}, status=500)
 
     app = web.Application(middlewares=[errors], client_max_size=256 * 1024)
     for route in ROUTES:
@@ -190,22 +171,9 @@ def make_app(node: Node) -> web.Application:
 def _bind(node: Node, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         if route.private or route.method != "GET":
-            _authorize(node.token, request)
+            authorize(node.token, request)
         return await route.handler(node, request)
 
     return handle
-
-
-def _authorize(token: str, request: web.Request) -> None:
-    given = request.headers.get("Authorization", "")
-    if not given.lower().startswith("bearer "):
-        raise Unauthorized("this needs the operator token: Authorization: Bearer <token>")
-    if not token_ok(token, request):
-        raise Unauthorized("the operator token is wrong")
-
-
-def token_ok(token: str, request: web.Request) -> bool:
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
