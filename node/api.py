@@ -56,7 +56,7 @@ async def post_event(node: Node, request: web.Request) -> web.Response:
 
 
 async def get_event(node: Node, request: web.Request) -> web.Response:
-    event, version = await events.find(node.store, request.match_info["id"])
+    event, version = await events.find(node.store, request.match_info["id"], prefer=node.space)
     out = events.view(event, version)
     everything = await events.all_events(node.store)
     jid = events.joint_ids(everything).get(event.id, "")
@@ -77,29 +77,29 @@ def _own(node: Node, event_space: str) -> None:
 
 async def patch_event(node: Node, request: web.Request) -> web.Response:
     p = await decode_body(request, EventPatch)
-    event, _ = await events.find(node.store, request.match_info["id"])
+    event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
     _own(node, event.space)
     async with node.store.write() as tx:
         held = await events.find_in(tx, node.space, event.id)
         assert held is not None
         new = events.patch(held[0], p)
-        await events.save(tx, node.ident, new, held[1] + 1)
-        if new.capacity != held[0].capacity:
-            await rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
+        if new != held[0]:
+            await events.save(tx, node.ident, new, held[1] + 1)
+            if new.capacity != held[0].capacity:
+                await rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
     node.relay.wake()
     return json_response(events.view(*await events.find(node.store, event.id)))
 
 
 async def cancel_event(node: Node, request: web.Request) -> web.Response:
-    event, _ = await events.find(node.store, request.match_info["id"])
+    event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
     _own(node, event.space)
     async with node.store.write() as tx:
         held = await events.find_in(tx, node.space, event.id)
         assert held is not None
-        new = events.cancel(held[0])
-        await events.save(tx, node.ident, new, held[1] + 1)
+        await rsvps.cancel_event(tx, node.ident, held[0], held[1])
     node.relay.wake()
-    return json_response(events.view(new, held[1] + 1))
+    return json_response(events.view(*await events.find(node.store, event.id, prefer=node.space)))
 
 
 async def post_rsvp(node: Node, request: web.Request) -> web.Response:
@@ -139,7 +139,7 @@ async def calendar_ics(node: Node, request: web.Request) -> web.Response:
 async def get_event_ics(node: Node, request: web.Request) -> web.Response:
     from node.calendar import render_one
 
-    event, version = await events.find(node.store, request.match_info["id"])
+    event, version = await events.find(node.store, request.match_info["id"], prefer=node.space)
     return _ics(render_one(event, version, space_names=await _names(node)), f"{event.id}.ics")
 
 

@@ -204,12 +204,12 @@ def _add_timezones(cal: icalendar.Calendar, vevents: Sequence[icalendar.Event]) 
     if not vevents:
         return
     first = dt.date(min(v.DTSTART.year for v in vevents), 1, 1)
-    last = dt.date(max(v.DTEND.year for v in vevents) + 1, 1, 1)
+    last = dt.date(min(max(v.DTEND.year for v in vevents) + 1, dt.MAXYEAR), 1, 1)
     at = 0
     for tzid in sorted(cal.get_missing_tzids()):
         try:
             vtimezone = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
-        except ValueError:  # unknown to the tz provider: clients fall back on the name
+        except (ValueError, OverflowError):  # unknown to the tz provider: clients use the name
             continue
         cal.subcomponents.insert(at, vtimezone)
         at += 1

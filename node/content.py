@@ -12,7 +12,8 @@ from typing import Final
 
 import msgspec
 
-from node.errors import Rejected
+from node import events
+from node.errors import BadInput, Rejected
 from node.identity import Identity
 from node.intake import Rejection, Verified
 from schemas.event import Event
@@ -66,6 +67,14 @@ def open_body(ident: Identity, v: Verified, sender_box_key: bytes | None) -> Ope
     elif isinstance(body, KeyRotation):
         if body.space != h.author or h.record_id != h.author:
             raise Rejection("header_mismatch", "a key rotation must name its author", author=h.author)
-    elif isinstance(body, Event) and (body.space != h.author or body.id != h.record_id):
-        raise Rejection("header_mismatch", "an event must be hosted by its author, under its own id", author=h.author)
+    elif isinstance(body, Event):
+        if body.space != h.author or body.id != h.record_id:
+            raise Rejection("header_mismatch", "an event must be hosted by its author, under its own id", author=h.author)
+        try:  # the same rules as for our own events, except the window (it may be old)
+            events.zone(body.tz)
+            events.check_times(body.start, body.end, now=body.start)
+        except BadInput as e:
+            raise Rejection("bad_body", f"event {e.field}: {e.message}", author=h.author) from None
+        if body.confirmed < 0 or body.waitlisted < 0:
+            raise Rejection("bad_body", "event counts cannot be negative", author=h.author)
     return Opened(plain, body, box_key)

@@ -8,6 +8,7 @@ records and folds the parts of a joint event (同時開催) into one entry with 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from collections.abc import Sequence
 from typing import Any, Final
@@ -21,27 +22,51 @@ from node.identity import Identity
 from node.store import Store
 from schemas.event import Event, EventInput, EventPatch
 
-__all__ = ["KIND", "zone", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
+__all__ = ["KIND", "zone", "zone_or_utc", "check_times", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
 
 KIND: Final = "event"
+PAST_LIMIT: Final = dt.timedelta(days=366)
+FUTURE_LIMIT: Final = dt.timedelta(days=5 * 366)
 _dec: Final = msgspec.msgpack.Decoder(Event)
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def zone(name: str) -> zoneinfo.ZoneInfo:
+    """An IANA zone by name ("Asia/Tokyo"); not a directory ("Asia"), not posix/ or right/."""
+    if name not in _zones() or name.startswith(("posix/", "right/")):
+        raise BadInput(f"{name!r} is not a known time zone (e.g. Asia/Tokyo)", field="tz")
+    return zoneinfo.ZoneInfo(name)
+
+
+def zone_or_utc(name: str) -> dt.tzinfo:
+    """For read paths: a record from a peer with a newer tzdata must not break a listing."""
     try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise BadInput(f"{name!r} is not a known time zone (e.g. Asia/Tokyo)", field="tz") from None
+        return zone(name)
+    except BadInput:
+        return dt.UTC
 
 
-def _instant(value: dt.datetime, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+def _instant(value: dt.datetime, tz: zoneinfo.ZoneInfo, field: str) -> dt.datetime:
     """A time without an offset is read in the event's zone; stored as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value.astimezone(dt.UTC)
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz)
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise BadInput("that time cannot be represented", field=field) from None
 
 
-def _check_times(start: dt.datetime, end: dt.datetime) -> None:
+def check_times(start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None) -> None:
+    """The rule for an event's times; also applied to events received from peers."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadInput("times need a time zone", field="start")
+    now = now or dt.datetime.now(dt.UTC)
+    if not now - PAST_LIMIT <= start <= now + FUTURE_LIMIT:
+        raise BadInput("an event starts within a year back and five years ahead", field="start")
     if end <= start:
         raise BadInput("the end must be after the start", field="end")
     if end - start > dt.timedelta(days=31):
@@ -50,8 +75,8 @@ def _check_times(start: dt.datetime, end: dt.datetime) -> None:
 
 def create(space: str, inp: EventInput, event_id: str) -> Event:
     tz = zone(inp.tz)
-    start, end = _instant(inp.start, tz), _instant(inp.end, tz)
-    _check_times(start, end)
+    start, end = _instant(inp.start, tz, "start"), _instant(inp.end, tz, "end")
+    check_times(start, end)
     return Event(
         id=event_id, space=space, title=inp.title, description=inp.description, start=start,
         end=end, tz=inp.tz, place=inp.place, capacity=inp.capacity, tags=inp.tags,
@@ -67,9 +92,11 @@ def patch(event: Event, p: EventPatch) -> Event:
     tz = zone(tz_name)
     for f in ("start", "end"):
         if f in changes:
-            changes[f] = _instant(changes[f], tz)
+            changes[f] = _instant(changes[f], tz, f)
+    if not changes:
+        return event  # nothing to change: no new version
     new = msgspec.structs.replace(event, **changes, status="updated")
-    _check_times(new.start, new.end)
+    check_times(new.start, new.end)
     if new.capacity is not None and new.capacity < event.confirmed:
         raise BadInput(
             f"capacity {new.capacity} is below the {event.confirmed} attendees already confirmed",
@@ -88,9 +115,11 @@ async def save(tx: aiosqlite.Connection, ident: Identity, event: Event, version:
     await outbox.append(tx, ident, kind=KIND, record_id=event.id, version=version, body=event)
 
 
-async def find(store: Store, event_id: str) -> tuple[Event, int]:
+async def find(store: Store, event_id: str, *, prefer: str = "") -> tuple[Event, int]:
+    """An event by id; this space's own first (replicas refuse a second author of an id)."""
     row = await store.one(
-        "SELECT body, version FROM records WHERE kind = ? AND record_id = ? LIMIT 1", (KIND, event_id)
+        "SELECT body, version FROM records WHERE kind = ? AND record_id = ?"
+        " ORDER BY author = ? DESC, updated_at LIMIT 1", (KIND, event_id, prefer)
     )
     if row is None:
         raise NotFound(f"no event {event_id!r}", field="id")
@@ -105,7 +134,7 @@ def view(event: Event, version: int) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(event)
     out.pop("type", None)
     out["version"] = version
-    zi = zone(event.tz)
+    zi = zone_or_utc(event.tz)
     out["local_start"] = event.start.astimezone(zi).isoformat()
     out["local_end"] = event.end.astimezone(zi).isoformat()
     return out
@@ -148,7 +177,7 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=zone("Asia/Tokyo"))
+    return t if t.tzinfo else t.replace(tzinfo=zone("Asia/Tokyo"))  # the operators' zone
 
 
 async def all_events(store: Store) -> list[tuple[Event, int]]:
@@ -177,8 +206,9 @@ def group(events: Sequence[tuple[Event, int]]) -> list[dict[str, Any]]:
         lead = view(*parts[0])
         lead["joint"] = True
         lead["joint_id"] = jid
-        lead["start"] = min(p[0].start for p in parts).isoformat()
-        lead["end"] = max(p[0].end for p in parts).isoformat()
+        live = [p for p in parts if p[0].status != "cancelled"] or parts
+        lead["start"] = msgspec.to_builtins(min(p[0].start for p in live))
+        lead["end"] = msgspec.to_builtins(max(p[0].end for p in live))
         lead["parts"] = [view(*p) for p in parts]
         entries.append(lead)
     entries.sort(key=lambda x: (x["start"], x["id"]))

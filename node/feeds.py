@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -112,6 +112,8 @@ def parse(
         cal.pop("X-WR-TIMEZONE", None)
     zone = feed_zone or _zone(default_tz) or ZoneInfo("UTC")
     _normalise(cal)
+    # A one-off VEVENT is one record whatever its start: moving it must keep its RSVPs.
+    series = {str(c.get("UID", "")) for c in cal.walk("VEVENT") if "RRULE" in c or "RDATE" in c or "RECURRENCE-ID" in c}
     try:
         # x_wr_timezone (run by `of`) moves UTC and floating times into X-WR-TIMEZONE.
         query = recurring_ical_events.of(cal, skip_bad_series=True, calendar_query=_Query)
@@ -125,7 +127,7 @@ def parse(
         if str(component.get("STATUS", "")).strip().upper() == "CANCELLED":
             continue  # a cancelled occurrence is as good as removed from the feed
         try:
-            event = _feed_event(component, zone)
+            event = _feed_event(component, zone, recurring=str(component.get("UID", "")) in series)
         except _MALFORMED:  # skip this occurrence, not the feed
             continue
         found.setdefault(event.record_id, event)
@@ -225,6 +227,9 @@ def to_event(fe: FeedEvent, *, space: str, prev: Event | None) -> Event:
     return msgspec.structs.replace(prev, **owned, tags=list(fe.tags), status="updated")
 
 
+_ONE_OFF: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # the slot of every one-off VEVENT
+
+
 def record_id(uid: str, start: dt.datetime) -> str:
     """Stable id of one occurrence: the same UID and slot give the same record."""
     key = f"{uid}|{start.astimezone(dt.UTC).isoformat()}"
@@ -273,7 +278,7 @@ def _time_value(
     return value if isinstance(value, kind) else None
 
 
-def _feed_event(component: icalendar.Event, zone: ZoneInfo) -> FeedEvent:
+def _feed_event(component: icalendar.Event, zone: ZoneInfo, *, recurring: bool = True) -> FeedEvent:
     uid = component.uid
     start = _instant(component.start, zone)
     end = _instant(component.end, zone)
@@ -281,6 +286,8 @@ def _feed_event(component: icalendar.Event, zone: ZoneInfo) -> FeedEvent:
     # a one-off, equal to its start), so a moved occurrence keeps its record and RSVPs.
     slot = component.RECURRENCE_ID
     key = _instant(slot, zone) if isinstance(slot, dt.date) else start
+    if not recurring:
+        key = _ONE_OFF
     dtstart = component.get("DTSTART")
     announced = _announced_zone(dtstart) if isinstance(dtstart, icalendar.vDDDTypes) else None
     return FeedEvent(
@@ -339,7 +346,7 @@ def _place(component: icalendar.Event) -> Place:
 def _tags(component: icalendar.Event) -> list[str]:
     """CATEGORIES fitted to the Tag pattern: no whitespace or commas, at most 40 chars."""
     tags = (_TAG_JUNK.sub("-", c).strip("-")[:40] for c in component.categories)
-    return list(dict.fromkeys(t for t in tags if t))
+    return list(dict.fromkeys(t for t in tags if t))[:20]  # Event allows 20
 
 
 def _zone(name: str) -> ZoneInfo | None:

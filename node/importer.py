@@ -21,7 +21,7 @@ import aiohttp
 import msgspec
 import yarl
 
-from node import events, feeds, records
+from node import events, feeds, records, rsvps
 from node.errors import BadInput
 from node.identity import Identity
 from node.store import Store
@@ -73,8 +73,12 @@ class Importer:
         return [dict(r) for r in rows]
 
     async def add(self, url: str) -> dict[str, Any]:
-        u = yarl.URL(url)
-        if u.scheme not in ("http", "https") or not u.host:
+        try:
+            u = yarl.URL(url)
+            ok = u.scheme in ("http", "https") and bool(u.host)
+        except (ValueError, UnicodeError):
+            ok = False
+        if not ok:
             raise BadInput("a feed is an http(s) URL of an .ics calendar", field="url")
         async with self._store.write() as tx:
             cur = await tx.execute(
@@ -132,13 +136,21 @@ class Importer:
                 if got is not None:
                     held[rid] = got
             todo = feeds.plan(feed, {k: v[0] for k, v in held.items()}, now=now)
-            for fe in todo.create:
-                await events.save(tx, self._ident, feeds.to_event(fe, space=me, prev=None), 1)
-            for fe, prev in todo.update:
-                await events.save(tx, self._ident, feeds.to_event(fe, space=me, prev=prev), held[prev.id][1] + 1)
+            done = {"created": 0, "updated": 0, "cancelled": 0}
+            changes = [("created", fe, None) for fe in todo.create] + [("updated", fe, prev) for fe, prev in todo.update]
+            for what, fe, prev in changes:
+                event = feeds.to_event(fe, space=me, prev=prev)
+                try:
+                    events.check_times(event.start, event.end, now=now)
+                    await events.save(tx, self._ident, event, held[prev.id][1] + 1 if prev else 1)
+                except BadInput as e:  # one odd VEVENT is skipped, not the feed
+                    log.warning("import: %s: skipped %r: %s", url, fe.title, e.message)
+                    continue
+                done[what] += 1
             for prev in todo.cancel:
-                await events.save(tx, self._ident, events.cancel(prev), held[prev.id][1] + 1)
-        return {"created": len(todo.create), "updated": len(todo.update), "cancelled": len(todo.cancel)}
+                await rsvps.cancel_event(tx, self._ident, prev, held[prev.id][1])
+                done["cancelled"] += 1
+        return done
 
     async def _note(
         self, url: str, *, error: str = "", etag: str | None = None, last_modified: str | None = None,

@@ -26,14 +26,14 @@ from nats.js.api import Header as NatsHeader
 
 from node import records
 from node.bus import Bus
-from node.errors import Conflict, HitodeError, TooLarge
+from node.errors import BadInput, Conflict, HitodeError, TooLarge
 from node.identity import Identity
 from node.metrics import Metrics
 from node.store import Store
 from node.supervisor import forever
 from schemas.envelope import DOMAIN_TAG, MAX_ENVELOPE_BYTES, PUB, Envelope, Header, Signed, envelope_hash
 from schemas.note import Sealed
-from schemas.records import encode_body
+from schemas.records import decode_body, encode_body
 
 __all__ = ["append", "Relay", "new_id"]
 
@@ -63,6 +63,13 @@ async def append(
     ))
     seq, prev = (int(rows[0][0]) + 1, bytes(rows[0][1])) if rows else (1, b"")
     plain = encode_body(body)
+    try:
+        # A Struct built in Python is not validated; peers would refuse what breaks the
+        # schema (and every later record of ours would wait behind it), so check it here.
+        decode_body(kind, plain)
+    except msgspec.ValidationError as e:
+        path = str(e).rsplit("`$.", 1)
+        raise BadInput(f"this record breaks the schema: {e}", field=path[1].rstrip("`") if len(path) > 1 else None) from None
     if channel == PUB:
         payload = plain
     else:

@@ -135,6 +135,12 @@ class _Batch:
                 ):
                     self.versions[(author, kind, r[0])] = int(r[1])
 
+    async def owner(self, kind: str, record_id: str, author: str) -> str | None:
+        """Another author already holding this record id (event ids are addressed alone)."""
+        rows = await _rows(self.tx, "SELECT author FROM records WHERE kind = ? AND record_id = ? AND author != ? LIMIT 1",
+                           (kind, record_id, author))
+        return str(rows[0][0]) if rows else None
+
     async def box_key(self, author: str) -> bytes | None:
         if author not in self.box_keys:
             rows = await _rows(self.tx, "SELECT body FROM records WHERE author = ? AND kind = 'space' AND record_id = ?", (author, author))
@@ -298,6 +304,8 @@ class Replica:
         reason: Rejection | None = None
         try:
             opened = open_body(self._ident, v, await b.box_key(h.author) if h.is_dm else None)
+            if h.kind == "event" and h.version == 1 and (other := await b.owner(h.kind, h.record_id, h.author)):
+                raise Rejection("id_taken", f"event id {h.record_id} belongs to {other}", author=h.author, alert="id_taken")
             if h.version <= b.versions.get(rid, 0):
                 raise Rejection("stale_version", f"version {h.version} of {h.kind} {h.record_id} is not newer than the one held", author=h.author)
             react = self.reactors.get(h.kind)

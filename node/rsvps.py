@@ -22,15 +22,17 @@ import msgspec
 from node import events, members, outbox, records
 from node.errors import Conflict, NotFound
 from node.identity import Identity
+from node.intake import Rejection
 from node.store import Store
 from schemas.envelope import Header
 from schemas.event import Event, Rsvp, RsvpInput, RsvpStatus
 from schemas.space import SpaceProfile
 
-__all__ = ["rsvp_id", "request", "on_rsvp", "mine", "attendees"]
+__all__ = ["rsvp_id", "request", "on_rsvp", "mine", "attendees", "cancel_event", "after_capacity_change"]
 
 KIND: Final = "rsvp"
 STATUS_KIND: Final = "rsvp_status"
+EVENT_CANCELLED: Final = "the event was cancelled"
 
 
 def rsvp_id(event: Event, member: str) -> str:
@@ -80,6 +82,10 @@ async def on_rsvp(
 ) -> None:
     """Reactor: an Rsvp dm was applied at the host; decide in the same transaction."""
     assert isinstance(body, Rsvp)
+    held = await events.find_in(tx, ident.space, body.event_id)
+    if held is not None and body.record_id != rsvp_id(held[0], body.member):
+        # One member, one RSVP: a space cannot take many seats by inventing ids.
+        raise Rejection("bad_body", "the RSVP id does not belong to its member", author=header.author)
     await decide(tx, ident, body.event_id, space=header.author, rid=body.record_id, member=body.member,
                  display_name=body.display_name, box_key=sender_box_key, status=body.status)
 
@@ -127,13 +133,37 @@ async def decide(
             changed += await _promote(tx, held[0], now)
     if held is not None and any(c[3] in ("confirmed", "waitlisted", "cancelled") for c in changed):
         await _republish(tx, ident, *held)
+    await _answer(tx, ident, event_id, changed)
+
+
+async def _answer(
+    tx: aiosqlite.Connection, ident: Identity, event_id: str, changed: list[tuple[str, str, bytes, str, str]]
+) -> None:
+    """Tell each attendee's space what became of its RSVP (sealed to its current key)."""
     for to, r, key, st, reason in changed:
-        if to != ident.space:
-            version = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
-            body = RsvpStatus(author=ident.space, to=to, record_id=r, version=version, event_id=event_id,
-                              status=st, reason=reason)  # type: ignore[arg-type]
-            await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=version, body=body,
-                                channel=to, recipient_box_key=key)
+        if to == ident.space:
+            continue
+        profile = await records.get_in(tx, to, "space", to, SpaceProfile)
+        version = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
+        body = RsvpStatus(author=ident.space, to=to, record_id=r, version=version, event_id=event_id,
+                          status=st, reason=reason)  # type: ignore[arg-type]
+        await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=version, body=body,
+                            channel=to, recipient_box_key=profile[0].box_key if profile else key)
+
+
+async def cancel_event(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
+    """The host cancels: every seat and waitlist place is cancelled, and their spaces told."""
+    new = events.cancel(event)
+    rows = list(await tx.execute_fetchall(
+        "SELECT space, rsvp_id, box_key, status FROM attendees WHERE event_id = ? AND status IN ('confirmed', 'waitlisted')",
+        (event.id,),
+    ))
+    await tx.execute(
+        "UPDATE attendees SET status = 'cancelled', updated_at = ? WHERE event_id = ? AND status IN ('confirmed', 'waitlisted')",
+        (time.time(), event.id),
+    )
+    await events.save(tx, ident, msgspec.structs.replace(new, confirmed=0, waitlisted=0), version + 1)
+    await _answer(tx, ident, event.id, [(r[0], r[1], bytes(r[2]), "cancelled", EVENT_CANCELLED) for r in rows])
 
 
 async def _count(tx: aiosqlite.Connection, event_id: str, status: str) -> int:
@@ -146,7 +176,9 @@ async def _count(tx: aiosqlite.Connection, event_id: str, status: str) -> int:
 
 async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[tuple[str, str, bytes, str, str]]:
     """Seats freed (a cancellation, a raised capacity) go to the waitlist in order."""
-    out = []
+    out: list[tuple[str, str, bytes, str, str]] = []
+    if event.status == "cancelled" or event.end <= dt.datetime.now(dt.UTC):
+        return out  # nobody is seated at an event that is off or over
     while event.capacity is None or await _count(tx, event.id, "confirmed") < event.capacity:
         async with tx.execute(
             "SELECT space, rsvp_id, box_key FROM attendees WHERE event_id = ? AND status = 'waitlisted'"
@@ -173,14 +205,7 @@ async def _republish(tx: aiosqlite.Connection, ident: Identity, event: Event, ve
 
 async def after_capacity_change(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
     """The host raised the capacity: seat the waitlist, tell their spaces, re-count."""
-    promoted = await _promote(tx, event, time.time())
-    for to, r, key, st, reason in promoted:
-        if to != ident.space:
-            v = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
-            await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=v, channel=to,
-                                recipient_box_key=key, body=RsvpStatus(
-                                    author=ident.space, to=to, record_id=r, version=v,
-                                    event_id=event.id, status="confirmed", reason=reason))
+    await _answer(tx, ident, event.id, await _promote(tx, event, time.time()))
     await _republish(tx, ident, event, version)
 
 
@@ -224,13 +249,15 @@ async def mine(store: Store, me: str, *, secret: bytes | None, event_id: str | N
             "SELECT body FROM records WHERE author = ? AND kind = ? AND record_id = ?",
             (rsvp.to, STATUS_KIND, rsvp.record_id),
         )
-        given = sdec.decode(answer["body"]).status if answer else None
+        told = sdec.decode(answer["body"]) if answer else None
         # Our own cancel stands at once; otherwise the host's last word, unless that word
         # answered an earlier cancel and the member has signed up again since.
-        if rsvp.status == "cancelled":
+        if rsvp.status == "cancelled" or (told is not None and told.reason == EVENT_CANCELLED):
             status = "cancelled"
+        elif told is not None and told.status in ("confirmed", "waitlisted", "refused"):
+            status = told.status
         else:
-            status = given if given in ("confirmed", "waitlisted", "refused") else "requested"
+            status = "requested"
         out.append({"rsvp_id": rsvp.record_id, "event_id": rsvp.event_id, "host": rsvp.to,
                     "status": status, "member": names.get(rsvp.member, rsvp.member)})
     return out

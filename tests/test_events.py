@@ -255,3 +255,46 @@ async def test_events_page_through_with_limit_and_offset(tmp_path: Path, nats_cl
             assert err.status == 400 and "limit" in err.body["error"]["message"]
         else:
             raise AssertionError("limit=0 accepted")
+
+
+async def test_cancelling_an_event_cancels_its_rsvps_and_seats_no_one_after(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Kobe cancels an event with a confirmed and a waitlisted member from sapporo: both show cancelled, counts drop to zero."""
+    async with spaces_for(tmp_path, NAMES[:2], lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo = spaces
+        e = await kobe.post("/api/events", jelly(capacity=1))
+        await eventually(lambda: _event(sapporo, e["id"]))
+        await eventually(lambda: sapporo.space_version("kobe"))
+        first, second = await _member(sapporo, "Gen"), await _member(sapporo, "Hana")
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": first})
+        await eventually(lambda: _is(_status(sapporo, e["id"], first), "confirmed"))
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": second})
+        await eventually(lambda: _is(_status(sapporo, e["id"], second), "waitlisted"))
+
+        await kobe.post(f"/api/events/{e['id']}/cancel", {})
+        await eventually(lambda: _is(_status(sapporo, e["id"], first), "cancelled"))
+        await eventually(lambda: _is(_status(sapporo, e["id"], second), "cancelled"))
+        await eventually(lambda: _has(sapporo, e["id"], status="cancelled", confirmed=0, waitlisted=0))
+        host = await kobe.get(f"/api/events/{e['id']}")
+        assert {a["status"] for a in host["attendees"]} == {"cancelled"}
+
+
+async def test_times_and_zones_out_of_bounds_are_refused(tmp_path: Path, nats_cluster: NatsCluster) -> None:
+    """A start in the year 9999, a zone that is a directory, an unrepresentable time: each a 400 naming the field."""
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe,):
+        cases = [
+            (jelly(start="9999-12-31T10:00:00+09:00", end="9999-12-31T11:00:00+09:00"), "start"),
+            (jelly(tz="Asia"), "tz"),
+            (jelly(tz="posix/Asia/Tokyo"), "tz"),
+            (jelly(start="0001-01-01T00:00:00", end="0001-01-01T01:00:00"), "start"),
+        ]
+        for body, field in cases:
+            try:
+                await kobe.post("/api/events", body)
+            except HttpError as err:
+                assert err.status == 400 and err.body["error"]["field"] == field, err.body
+            else:
+                raise AssertionError(f"accepted {body}")
+        assert (await kobe.get("/api/events", auth=False))["total"] == 0
+        assert "BEGIN:VCALENDAR" in await kobe.get("/calendar.ics", auth=False)

@@ -50,12 +50,14 @@ def by_uid(events: list[FeedEvent], uid: str) -> list[FeedEvent]:
 
 
 def test_a_plain_event_is_read_with_its_room_zone_and_tags() -> None:
-    """A one-off event: id from UID and start, instants in UTC, zone from its TZID."""
+    """A one-off event: id from its UID alone (moving it keeps its record), instants in UTC, zone from its TZID."""
     [jelly] = by_uid(parse(FEED, now=NOW), "jelly-0505@example.org")
     start = dt.datetime(2026, 5, 5, 19, tzinfo=TOKYO)
-    key = "jelly-0505@example.org|2026-05-05T10:00:00+00:00"
+    key = "jelly-0505@example.org|1970-01-01T00:00:00+00:00"
     assert jelly.record_id == "ics-" + hashlib.sha256(key.encode()).hexdigest()[:24]
-    assert jelly.record_id == record_id("jelly-0505@example.org", start)
+    moved = FEED.replace(b"20260505T190000", b"20260505T193000")
+    [later] = by_uid(parse(moved, now=NOW), "jelly-0505@example.org")
+    assert later.record_id == jelly.record_id and later.start != jelly.start
     assert jelly.start == start and jelly.end == dt.datetime(2026, 5, 5, 21, tzinfo=TOKYO)
     assert jelly.start.tzinfo == UTC
     assert jelly.tz == "Asia/Tokyo"

@@ -94,3 +94,26 @@ async def test_a_note_opens_only_for_its_recipient(pair: tuple[Side, Side]) -> N
     assert "秘密".encode() not in item.data
     r = await sapporo.replica.apply([item])
     assert r.applied == 1 and await _chain(sapporo, "kobe", "sapporo") == 1
+
+
+async def test_an_event_id_already_held_for_another_space_is_refused(pair: tuple[Side, Side]) -> None:
+    """Mallory publishes an event under kobe's event id: it is quarantined, kobe's stays the one found."""
+    import datetime as dt
+
+    from schemas.event import Event
+
+    kobe, sapporo = pair
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    async with kobe.store.write() as tx:
+        h = await outbox.append(tx, kobe.ident, kind="event", record_id="ev1", version=1, body=Event(
+            id="ev1", space="kobe", title="Kobe Jelly", start=start, end=start + dt.timedelta(hours=1)))
+    await sapporo.replica.apply([await kobe.sent("pub", h.seq, h.subject())])
+    async with Store(sapporo.store.path.with_name("mallory.db")) as mstore:
+        mallory = Side(mstore, Identity.generate("mallory"))
+        async with mstore.write() as tx:
+            h2 = await outbox.append(tx, mallory.ident, kind="event", record_id="ev1", version=1, body=Event(
+                id="ev1", space="mallory", title="Fake", start=start, end=start + dt.timedelta(hours=1)))
+        r = await sapporo.replica.apply([await mallory.sent("pub", h2.seq, h2.subject())])
+    assert r.quarantined == 1 and r.applied == 0
+    reason = await sapporo.store.scalar("SELECT reason FROM quarantine")
+    assert reason.startswith("id_taken")
