@@ -13,6 +13,7 @@ import msgspec
 from aiohttp import web
 
 from node import events, members, rsvps
+from node.calendar import render, render_one
 from node.errors import BadInput, Forbidden
 from node.outbox import new_id
 from node.payload import decode_body, json_response, token_ok
@@ -125,8 +126,6 @@ async def _names(node: Node) -> dict[str, str]:
 
 
 async def calendar_ics(node: Node, request: web.Request) -> web.Response:
-    from node.calendar import render
-
     everything = await events.all_events(node.store)
     chosen = events.select(everything, filters(request))
     jids = events.joint_ids(everything)
@@ -137,10 +136,16 @@ async def calendar_ics(node: Node, request: web.Request) -> web.Response:
 
 
 async def get_event_ics(node: Node, request: web.Request) -> web.Response:
-    from node.calendar import render_one
-
     event, version = await events.find(node.store, request.match_info["id"], prefer=node.space)
-    return _ics(render_one(event, version, space_names=await _names(node)), f"{event.id}.ics")
+    everything = await events.all_events(node.store)
+    jids = events.joint_ids(everything)
+    jid = jids.get(event.id, "")
+    if jid:  # the same one VEVENT (and UID) as in the calendar feed
+        parts = [(msgspec.structs.replace(e, joint_id=jid), v) for e, v in everything if jids[e.id] == jid]
+        body = render(parts, calendar_name=event.title, space_names=await _names(node))
+    else:
+        body = render_one(event, version, space_names=await _names(node))
+    return _ics(body, f"{event.id}.ics")
 
 
 async def list_members(node: Node, request: web.Request) -> web.Response:

@@ -116,7 +116,7 @@ async def _seed_events(nodes: list[Node]) -> None:
         title="同時開催Jelly 神戸・札幌・函館 / Joint Jelly", start=at(13), end=at(17), capacity=12,
         description="3拠点をオンラインでつないで一緒に作業します。Work together, three spaces linked online.",
         place=PlaceInput(mode="hybrid", room="2F ラウンジ", url="https://meet.example.jp/jelly"),
-        tags=["jelly", "joint"], language="ja"))
+        tags=["jelly", "joint"], language="ja", joint=True))
     await publish(sapporo, EventInput(
         title="同時開催Jelly 札幌 / Joint Jelly Sapporo", start=at(13), end=at(17), capacity=8,
         place=PlaceInput(room="工房"), tags=["jelly", "joint"], joint_id=jelly))

@@ -80,7 +80,7 @@ def create(space: str, inp: EventInput, event_id: str) -> Event:
     return Event(
         id=event_id, space=space, title=inp.title, description=inp.description, start=start,
         end=end, tz=inp.tz, place=inp.place, capacity=inp.capacity, tags=inp.tags,
-        language=inp.language, joint_id=inp.joint_id,
+        language=inp.language, joint_id=event_id if inp.joint and not inp.joint_id else inp.joint_id,
     )
 
 

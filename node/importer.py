@@ -147,6 +147,12 @@ class Importer:
                     log.warning("import: %s: skipped %r: %s", url, fe.title, e.message)
                     continue
                 done[what] += 1
+            live = [e for e, _ in held.values() if e.status != "cancelled" and e.end > now]
+            if not feed and live and len(todo.cancel) == len(live):
+                # A feed that suddenly lists nothing is more likely a glitch than every
+                # event called off: keep them, and say so.
+                log.warning("import: %s lists no events now; not cancelling its %d events", url, len(live))
+                return done
             for prev in todo.cancel:
                 await rsvps.cancel_event(tx, self._ident, prev, held[prev.id][1])
                 done["cancelled"] += 1

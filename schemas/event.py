@@ -41,7 +41,9 @@ class Place(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PlaceInput(Place, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The strict twin of Place, for HTTP input."""
+    """The strict twin of Place, for HTTP input: a link must be a web address."""
+
+    url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^(https?://[^\s]+)?$")] = ""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
@@ -78,6 +80,7 @@ class EventInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     tags: Tags = []
     language: Lang = "ja"
     joint_id: JointId = ""
+    joint: bool = False  # open a joint event (同時開催): its id becomes the joint id
 
 
 class EventPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

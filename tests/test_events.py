@@ -76,8 +76,9 @@ async def test_joint_event_with_parts_from_three_spaces_is_shown_as_one(
     """Kobe opens a joint Jelly; sapporo and hakodate join with their parts; every node lists one entry of three parts."""
     async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
         kobe, sapporo, hakodate = spaces
-        lead = await kobe.post("/api/events", jelly(capacity=5))
+        lead = await kobe.post("/api/events", jelly(capacity=5, joint=True))
         jid = lead["id"]
+        assert lead["joint_id"] == jid
         await kobe.request("PATCH", f"/api/events/{jid}", {})  # a no-op edit is allowed
         await sapporo.post("/api/events", jelly(title="Jelly 札幌", joint_id=jid, capacity=8))
         await hakodate.post("/api/events", jelly(title="Jelly 函館", joint_id=jid, capacity=3))
@@ -95,6 +96,9 @@ async def test_joint_event_with_parts_from_three_spaces_is_shown_as_one(
         cal = await _ics(hakodate)
         joint = [c for c in cal.walk("VEVENT") if str(c["UID"]).startswith(jid)]
         assert len(joint) == 1
+        for part in entry["parts"]:  # each part's own .ics is that same one entry
+            one = icalendar.Calendar.from_ical(await hakodate.get(f"/api/events/{part['id']}.ics", auth=False))
+            assert [str(c["UID"]) for c in one.walk("VEVENT")] == [str(joint[0]["UID"])]
 
 
 async def _member(space: Space, name: str, share: bool = True) -> str:

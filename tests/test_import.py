@@ -119,3 +119,16 @@ async def test_a_feed_that_is_not_a_calendar_is_refused_naming_url(
         else:
             raise AssertionError("an ftp URL was accepted")
         assert (await kobe.get("/api/events", auth=False))["total"] == 0
+
+
+async def test_a_feed_that_suddenly_lists_nothing_cancels_nothing(
+    tmp_path: Path, nats_cluster: NatsCluster, feed: Feed
+) -> None:
+    """The calendar service hiccups and serves an empty calendar: the imported events stay on."""
+    feed.body = calendar(vevent("a@kobe", "Jelly morning", 9), vevent("b@kobe", "Talk", 13))
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe,):
+        await kobe.post("/api/feeds", {"url": feed.url})
+        feed.body = calendar()
+        polled = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
+        assert polled["changed"] is True and polled["cancelled"] == 0
+        assert await _titles(kobe) == ["Jelly morning", "Talk"]
