@@ -24,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from node.bus import STREAM, Bus
 from node.metrics import Metrics
+from node.intake import Rejection, Verified
 from node.replica import BatchResult, Incoming, Replica
 from node.store import Store
 
@@ -32,6 +33,7 @@ __all__ = ["Applier", "consumer_names"]
 log = logging.getLogger(__name__)
 
 DAY: Final = 24 * 3600.0
+_Fetched = tuple[list[Msg], list[Incoming], list[tuple[Incoming, Verified | Rejection | None]]]
 
 
 def consumer_names(space: str) -> dict[str, str]:
@@ -178,12 +180,16 @@ class Applier:
                 except (nats.errors.Error, OSError):
                     pass
 
-    async def _fetch(self, psub: nats.js.JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _fetch(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> _Fetched:
         # nats-py 2.16 sends the heartbeat without an expiry when messages are already
         # waiting in the subscription, and the server refuses that request ("heartbeat
         # value too large"): ask for a heartbeat only on an empty queue.
         beat = self.HEARTBEAT if psub.pending_msgs == 0 else None
-        return await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=beat)
+        msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=beat)
+        items = [Incoming(m.data, m.subject, name) for m in msgs]
+        # Signatures are checked in a thread (PyNaCl releases the GIL), beside the
+        # previous batch's writes.
+        return msgs, items, await asyncio.to_thread(self._replica.precheck, items)
 
     async def _consume(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> None:
         """Fetch and apply until the subscription looks dead; then the caller re-binds.
@@ -192,12 +198,12 @@ class Applier:
         room for two), so the apply loop does not wait a round trip between batches.
         """
         misses = 0
-        ahead: asyncio.Task[list[Msg]] | None = None
+        ahead: asyncio.Task[_Fetched] | None = None
         try:
             while misses < 2 and not self._stopping:
-                task, ahead = ahead or asyncio.create_task(self._fetch(psub)), None
+                task, ahead = ahead or asyncio.create_task(self._fetch(name, psub)), None
                 try:
-                    msgs = await task
+                    msgs, items, prechecked = await task
                 except nats.js.errors.FetchTimeoutError:
                     misses = 0  # alive, nothing new
                     self.lag[name] = 0
@@ -217,11 +223,10 @@ class Applier:
                 last = msgs[-1].metadata  # a batch arrives in stream order
                 self.lag[name] = int(last.num_pending or 0)
                 if self.lag[name] and not self._stopping:
-                    ahead = asyncio.create_task(self._fetch(psub))
-                items = [Incoming(m.data, m.subject, name) for m in msgs]
+                    ahead = asyncio.create_task(self._fetch(name, psub))
                 self._applying.add(name)
                 try:
-                    result = await self._replica.apply(items, {name: last.sequence.stream})
+                    result = await self._replica.apply(items, {name: last.sequence.stream}, prechecked=prechecked)
                     for m in msgs:  # ack only after the commit
                         try:
                             await m.ack()

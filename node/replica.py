@@ -208,23 +208,41 @@ class Replica:
                     (space, key, time.time()),
                 )
 
-    async def apply(
-        self, batch: Sequence[Incoming], positions: dict[str, int] | None = None
-    ) -> BatchResult:
-        result = BatchResult(gaps={})
+    def precheck(self, batch: Sequence[Incoming]) -> list[tuple[Incoming, Verified | Rejection | None]]:
+        """The stateless checks (size, signature, header, subject, clock) of a batch.
+
+        CPU only and thread-safe: the applier runs it in a worker thread as soon as a batch
+        arrives, so signatures are checked while the previous batch is being written.
+        None marks our own record coming back: we hold it already, and verifying it again
+        would cost a signature check (a forgery on our subjects fools no one else: peers
+        check it against our pinned key).
+        """
         now = dt.datetime.now(dt.UTC)
-        checked: list[tuple[Incoming, Verified | Rejection]] = []
+        out: list[tuple[Incoming, Verified | Rejection | None]] = []
         for item in batch:
             if item.subject is not None and subject_author(item.subject) == self._me:
-                # Our own record coming back: we hold it already, and verifying it again
-                # costs a signature check. (A forgery on our subjects fools no one else:
-                # peers check it against our pinned key.)
-                result.duplicates += 1
+                out.append((item, None))
                 continue
-            try:  # CPU only, before the write lock is taken
-                checked.append((item, check(item.data, item.subject, me=self._me, now=now, max_skew=self._max_skew)))
+            try:
+                out.append((item, check(item.data, item.subject, me=self._me, now=now, max_skew=self._max_skew)))
             except Rejection as r:
-                checked.append((item, r))
+                out.append((item, r))
+        return out
+
+    async def apply(
+        self,
+        batch: Sequence[Incoming],
+        positions: dict[str, int] | None = None,
+        *,
+        prechecked: list[tuple[Incoming, Verified | Rejection | None]] | None = None,
+    ) -> BatchResult:
+        result = BatchResult(gaps={})
+        checked: list[tuple[Incoming, Verified | Rejection]] = []
+        for item, v in prechecked if prechecked is not None else self.precheck(batch):
+            if v is None:
+                result.duplicates += 1
+            else:
+                checked.append((item, v))
         async with self._store.write() as tx:
             b = _Batch(tx)
             if checked:
