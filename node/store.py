@@ -169,6 +169,8 @@ class Store:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> Store:
@@ -190,7 +192,14 @@ class Store:
             # A small node on a small server: 1 MiB of page cache per connection is plenty
             # for the working set (chain heads, recent log pages) and keeps RSS low.
             await self._writer.execute("PRAGMA cache_size=-1024")
+            # Checkpoints run in the background (below), not inside a commit: a commit that
+            # happens to checkpoint a large WAL would stall every writer for seconds.
+            await self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            await self._writer.execute("PRAGMA journal_size_limit=67108864")
             await self._migrate(self._writer)
+            self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._checkpointer.execute("PRAGMA busy_timeout=10000")
+            self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             self._reader.row_factory = sqlite3.Row
             await self._reader.execute("PRAGMA busy_timeout=10000")
@@ -201,10 +210,26 @@ class Store:
             raise StoreError(f"cannot open the database {self.path}: {e}") from e
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+            self._checkpoints = None
+        for conn in (self._reader, self._checkpointer, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._reader = self._writer = self._checkpointer = None
+
+    async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database now and then, beside the writer: a PASSIVE
+        checkpoint never blocks it. The writer reuses the WAL from its start once it is
+        all copied, and `journal_size_limit` trims the file then."""
+        assert self._checkpointer is not None
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as e:
+                log.debug("store: checkpoint skipped (%s)", e)
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
         async with conn.execute("PRAGMA user_version") as cur:
