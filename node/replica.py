@@ -158,6 +158,13 @@ class _Batch:
         if self.log_states:
             await tx.executemany("UPDATE log SET state = ? WHERE author = ? AND channel = ? AND seq = ?", self.log_states)
         if self.record_rows:
+            # Several versions of one record in a batch: only the newest needs writing.
+            newest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+            for row in self.record_rows:
+                key = row[:3]
+                if key not in newest or row[4] > newest[key][4]:
+                    newest[key] = row
+            self.record_rows = list(newest.values())
             await tx.executemany(
                 "INSERT INTO records (author, kind, record_id, channel, version, body, hash, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (author, kind, record_id) DO UPDATE SET"
