@@ -14,7 +14,7 @@ from aiohttp import web
 
 from node import events, members, rsvps
 from node.calendar import render, render_one
-from node.errors import BadInput, Forbidden
+from node.errors import Forbidden, bad_input_from
 from node.outbox import new_id
 from node.payload import decode_body, json_response, token_ok
 from schemas.event import EventInput, EventPatch, RsvpInput
@@ -34,9 +34,7 @@ def filters(request: web.Request) -> events.Filters:
     try:
         return msgspec.convert(dict(request.query), events.Filters, strict=False)
     except msgspec.ValidationError as e:
-        msg = str(e)
-        field = msg.rsplit("`$.", 1)[1].rstrip("`") if "`$." in msg else None
-        raise BadInput(msg.split(" - at ")[0], field=field) from None
+        raise bad_input_from(e) from None
 
 
 def authorized(node: Node, request: web.Request) -> bool:

@@ -7,7 +7,10 @@ into these, and the HTTP layer maps them to ``{"error": {...}}`` in one place.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from typing import ClassVar, Final
+
+import msgspec
 
 __all__ = [
     "HitodeError",
@@ -22,6 +25,7 @@ __all__ = [
     "BusUnavailable",
     "NatsServerError",
     "Rejected",
+    "bad_input_from",
 ]
 
 
@@ -100,3 +104,12 @@ class Rejected(HitodeError):
 
     code = "rejected"
     status = 422
+
+
+_AT: Final = re.compile(r"\s*-\s*at `\$\.?([^`]*)`")
+
+
+def bad_input_from(e: msgspec.ValidationError, prefix: str = "") -> BadInput:
+    """msgspec says "Expected `int` - at `$.capacity`": a message and the field it names."""
+    m = _AT.search(str(e))
+    return BadInput(prefix + _AT.sub("", str(e)), field=(m.group(1) or None) if m else None)

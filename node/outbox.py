@@ -26,7 +26,7 @@ from nats.js.api import Header as NatsHeader
 
 from node import records
 from node.bus import Bus
-from node.errors import BadInput, Conflict, HitodeError, TooLarge
+from node.errors import Conflict, HitodeError, TooLarge, bad_input_from
 from node.identity import Identity
 from node.metrics import Metrics
 from node.store import Store
@@ -68,8 +68,7 @@ async def append(
         # schema (and every later record of ours would wait behind it), so check it here.
         decode_body(kind, plain)
     except msgspec.ValidationError as e:
-        path = str(e).rsplit("`$.", 1)
-        raise BadInput(f"this record breaks the schema: {e}", field=path[1].rstrip("`") if len(path) > 1 else None) from None
+        raise bad_input_from(e, "this record breaks the schema: ") from None
     if channel == PUB:
         payload = plain
     else:
@@ -134,9 +133,9 @@ class Relay:
     """Publishes the outbox to JetStream; `async with Relay(...)` owns its tasks.
 
     Rows are read in the order they were queued, from a cursor on `outbox.n`, which never
-    reuses a number; a row stays `busy` from then until it is deleted after its ack: in
-    flight, waiting for a retry, or acked but not yet marked. A restart reads from the
-    start again: whatever was not marked is sent again, with the same msg-id.
+    reuses a number, so each row is read once; a failed publish goes to the retry queue.
+    A restart reads from the start again: whatever was not marked is sent again, with the
+    same msg-id.
     """
 
     BACKOFF_MIN: Final = 0.1
@@ -159,7 +158,6 @@ class Relay:
         self._in_flight = in_flight
         self._timeout = timeout
         self._wake = asyncio.Event()
-        self._busy: set[str] = set()
         self._acked: list[str] = []
         self._retry: deque[_Row] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -218,9 +216,7 @@ class Relay:
                     )
                     if rows:
                         cursor = int(rows[-1][0])
-                    fresh.extend(
-                        _Row(r[1], r[2], bytes(r[3])) for r in rows if r[1] not in self._busy
-                    )
+                    fresh.extend(_Row(r[1], r[2], bytes(r[3])) for r in rows)
                     if not fresh:
                         try:
                             await asyncio.wait_for(self._wake.wait(), timeout=1.0)
@@ -228,7 +224,6 @@ class Relay:
                             pass
                         continue
                 row = fresh.popleft()
-                self._busy.add(row.id)
             await sem.acquire()
             task = asyncio.create_task(self._publish(row))
             self._tasks.add(task)
@@ -280,7 +275,6 @@ class Relay:
         except BaseException:
             self._acked = done + self._acked  # try again; a resend would be a duplicate
             raise
-        self._busy.difference_update(done)
 
 
 def _stream_missing(e: BaseException) -> bool:

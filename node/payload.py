@@ -5,18 +5,14 @@ encoded with msgspec, and the operator-token check. Shared by every handler modu
 from __future__ import annotations
 
 import hmac
-import re
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from node.errors import BadInput, Unauthorized
+from node.errors import BadInput, Unauthorized, bad_input_from
 
 __all__ = ["json_response", "decode_body", "token_ok", "authorize"]
-
-_FIELD: Final = re.compile(r"at `\$\.?([^`]*)`")
-
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
@@ -29,8 +25,7 @@ async def decode_body(request: web.Request, type_: type[msgspec.Struct]) -> Any:
     try:
         return msgspec.json.decode(raw, type=type_)
     except msgspec.ValidationError as e:
-        m = _FIELD.search(str(e))
-        raise BadInput(_FIELD.sub("", str(e)).rstrip(" -"), field=m.group(1) if m else None) from None
+        raise bad_input_from(e) from None
     except msgspec.DecodeError as e:
         raise BadInput(f"the body is not valid JSON: {e}") from None
 

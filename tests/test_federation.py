@@ -114,3 +114,26 @@ async def test_directory_shows_who_is_online(tmp_path: Path, nats_cluster: NatsC
         assert await online("hakodate", True)
         await sapporo.start()
         await eventually(lambda: online("sapporo", True))
+
+
+async def test_a_node_whose_server_is_not_there_yet_serves_and_queues(tmp_path: Path) -> None:
+    """Kobe starts while its NATS server is down: HTTP answers, an edit is queued, and goes out once the server starts."""
+    import socket
+
+    from node.embedded_nats import EmbeddedNats
+    from tests.spaces import Space
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kobe = Space(tmp_path / "kobe", "kobe", f"nats://127.0.0.1:{port}")
+    try:
+        await kobe.start()  # returns once HTTP answers: start-up does not wait for the bus
+        assert (await kobe.get("/healthz"))["bus"] != "connected"
+        await kobe.put("/api/space", {"hours": "queued while alone"})
+        assert (await kobe.get("/healthz"))["outbox_backlog"] == 2  # v1 and v2
+        async with EmbeddedNats(store_dir=tmp_path / "nats", name="kobe", client_port=port):
+            await eventually(lambda: _health_is(kobe, "bus", "connected"), timeout=30)
+            await eventually(lambda: _health_is(kobe, "outbox_backlog", 0), timeout=30)
+    finally:
+        await kobe.close()
