@@ -4,7 +4,7 @@
 filter each so that server permissions can restrict them (DESIGN §4). They are created
 through the filtered create subject and bound, never with `pull_subscribe(durable=…)`.
 SQLite keeps the last applied stream sequence per consumer; a consumer that is gone is
-re-created from there. Each fetched batch is applied in one transaction, then acked.
+re-created from there. Each batch taken (node.pull) is applied in one transaction, then acked.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from node.bus import STREAM, Bus
 from node.metrics import Metrics
 from node.intake import Rejection, Verified
+from node.pull import Pull, PullEnded
 from node.replica import BatchResult, Incoming, Replica
 from node.store import Store
 
@@ -42,11 +43,6 @@ def consumer_names(space: str) -> dict[str, str]:
 
 class Applier:
     """Runs both consumer loops; `async with Applier(...)` owns their tasks."""
-
-    # The server refuses a heartbeat over half the fetch's expiry, and nats-py shortens the
-    # expiry of follow-up pulls: keep the heartbeat far below half.
-    FETCH_TIMEOUT: Final = 10.0
-    HEARTBEAT: Final = 1.0
 
     def __init__(
         self,
@@ -129,10 +125,11 @@ class Applier:
                 )
         return pos
 
-    async def _bind(self, name: str, subject: str) -> nats.js.JetStreamContext.PullSubscription:
+    async def _bind(self, name: str, subject: str) -> Pull:
         pos = await self._stream_position(name)
         try:
-            await self._bus.jsm.consumer_info(STREAM, name)
+            info = await self._bus.jsm.consumer_info(STREAM, name)
+            self.lag[name] = int(info.num_pending or 0)
         except nats.js.errors.NotFoundError:
             start = (
                 {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": pos + 1}
@@ -154,14 +151,17 @@ class Applier:
                 ),
             )
             log.info("applier: created consumer %s from stream seq %d", name, pos + 1)
-        return await self._bus.js.pull_subscribe_bind(durable=name, stream=STREAM)
+        return Pull(
+            self._bus.nc, self._bus.api_prefix, STREAM, name, batch=self._batch,
+            on_idle=lambda: self.lag.__setitem__(name, 0),
+        )
 
     async def _run(self, name: str, subject: str) -> None:
         delay = 0.2
         while not self._stopping:
             await self._bus.wait_ready()
             try:
-                psub = await self._bind(name, subject)
+                pull = await self._bind(name, subject)
             except (nats.errors.Error, TimeoutError, OSError) as e:
                 log.info("applier: cannot bind %s (%s); retrying", name, e)
                 await asyncio.sleep(delay)
@@ -169,61 +169,40 @@ class Applier:
                 continue
             delay = 0.2
             try:
-                await self._consume(name, psub)
+                async with pull:
+                    await self._consume(name, pull)
+            except PullEnded as e:
+                log.info("applier: %s (%s); re-binding", name, e)
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                await asyncio.sleep(0.2)
             except Exception:  # noqa: BLE001 - e.g. the store failed: nothing was acked
                 log.exception("applier: %s failed; binding again in %.1fs", name, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-            finally:
-                try:
-                    await psub.unsubscribe()
-                except (nats.errors.Error, OSError):
-                    pass
 
-    async def _fetch(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> _Fetched:
-        # nats-py 2.16 sends the heartbeat without an expiry when messages are already
-        # waiting in the subscription, and the server refuses that request ("heartbeat
-        # value too large"): ask for a heartbeat only on an empty queue.
-        beat = self.HEARTBEAT if psub.pending_msgs == 0 else None
-        msgs = await psub.fetch(self._batch, timeout=self.FETCH_TIMEOUT, heartbeat=beat)
+    async def _fetch(self, pull: Pull, name: str) -> _Fetched:
+        msgs = await pull.take(self._batch)
         items = [Incoming(m.data, m.subject, name) for m in msgs]
         # Signatures are checked in a thread (PyNaCl releases the GIL), beside the
         # previous batch's writes.
         return msgs, items, await asyncio.to_thread(self._replica.precheck, items)
 
-    async def _consume(self, name: str, psub: nats.js.JetStreamContext.PullSubscription) -> None:
-        """Fetch and apply until the subscription looks dead; then the caller re-binds.
+    async def _consume(self, name: str, pull: Pull) -> None:
+        """Take and apply until the pull ends (PullEnded); then the caller re-binds.
 
-        The next batch is fetched while the current one is applied (max_ack_pending leaves
-        room for two), so the apply loop does not wait a round trip between batches.
+        The next batch is taken and checked while the current one is applied
+        (max_ack_pending leaves room for two), so the apply loop does not wait between
+        batches.
         """
-        misses = 0
         ahead: asyncio.Task[_Fetched] | None = None
         try:
-            while misses < 2 and not self._stopping:
-                task, ahead = ahead or asyncio.create_task(self._fetch(name, psub)), None
-                try:
-                    msgs, items, prechecked = await task
-                except nats.js.errors.FetchTimeoutError:
-                    misses = 0  # alive, nothing new
-                    self.lag[name] = 0
-                    continue
-                except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.ServiceUnavailableError):
-                    misses += 1  # nothing came back, or the consumer is gone
-                    continue
-                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                    await asyncio.sleep(0.2)
-                    return
-                except nats.js.errors.APIError as e:
-                    log.info("applier: %s fetch failed (%s)", name, e)
-                    return
-                if not msgs:
-                    continue
-                misses = 0
-                last = msgs[-1].metadata  # a batch arrives in stream order
-                self.lag[name] = int(last.num_pending or 0)
-                if self.lag[name] and not self._stopping:
-                    ahead = asyncio.create_task(self._fetch(name, psub))
+            while not self._stopping:
+                task, ahead = ahead or asyncio.create_task(self._fetch(pull, name)), None
+                msgs, items, prechecked = await task
+                last = msgs[-1].metadata  # messages arrive in stream order
+                self.lag[name] = int(last.num_pending or 0) + pull.buffered
+                if (self.lag[name]) and not self._stopping:
+                    ahead = asyncio.create_task(self._fetch(pull, name))
                 self._applying.add(name)
                 try:
                     result = await self._replica.apply(items, {name: last.sequence.stream}, prechecked=prechecked)
@@ -240,4 +219,3 @@ class Applier:
             if ahead is not None:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
-        log.info("applier: %s stopped answering; re-binding", name)

@@ -108,6 +108,11 @@ class Bus:
         return self._js
 
     @property
+    def api_prefix(self) -> str:
+        """The JetStream API subject prefix, with the domain when one is configured."""
+        return f"$JS.{self.settings.domain}.API" if self.settings.domain else "$JS.API"
+
+    @property
     def jsm(self) -> nats.js.JetStreamManager:
         if self._jsm is None:
             raise BusUnavailable("not connected to NATS yet")
