@@ -13,6 +13,11 @@ holding all N, then deletes the stream:
            and the consumer's progress in ONE aiosqlite transaction (WAL,
            synchronous=FULL), then ack each message.
 
+With --lean (the second raw run) the same work goes through the stack's lowest level:
+`publish_async` (500 pending) for the publisher, and bare `$JS.API.CONSUMER.MSG.NEXT`
+no_wait requests gathered by one subscription callback for the consumers, as node.pull
+does, instead of nats-py's `fetch`, which waits for each message with its own tasks.
+
 Both stay alive after their work until SIGTERM, so the bench can read their CPU time.
 """
 
@@ -61,7 +66,7 @@ class RawResult:
     others: float  # CPU seconds other processes of the machine took meanwhile
 
 
-async def publisher(url: str, n: int, size: int) -> None:
+async def publisher(url: str, n: int, size: int, lean: bool) -> None:
     import nacl.signing
 
     key = nacl.signing.SigningKey.generate()
@@ -77,7 +82,7 @@ async def publisher(url: str, n: int, size: int) -> None:
             pad += b"x" * (size - len(raw))
         msgs.append((mid, raw))
     nc = await nats.connect(url, max_reconnect_attempts=-1)
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=5, publish_async_max_pending=IN_FLIGHT)
     print(json.dumps({"ready": True, "size": len(msgs[0][1])}), flush=True)
     sem = asyncio.Semaphore(IN_FLIGHT)
     retry: list[tuple[str, bytes]] = []
@@ -93,7 +98,17 @@ async def publisher(url: str, n: int, size: int) -> None:
         tasks.discard(t)
         sem.release()
 
+    async def lean_round(queue: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """publish_async, 500 in flight (its own bound), every future awaited at the end."""
+        sent = []
+        for mid, raw in queue:
+            sent.append((await js.publish_async(SUBJECT, raw, headers={"Nats-Msg-Id": mid}), (mid, raw)))
+        outcomes = await asyncio.gather(*(asyncio.wait_for(f, 10) for f, _ in sent), return_exceptions=True)
+        return [m for (_, m), o in zip(sent, outcomes) if isinstance(o, BaseException)]
+
     queue = msgs
+    while queue and lean:
+        queue = await lean_round(queue)
     while queue:
         for mid, raw in queue:
             await sem.acquire()
@@ -107,7 +122,7 @@ async def publisher(url: str, n: int, size: int) -> None:
     await asyncio.Event().wait()
 
 
-async def consumer(url: str, db: str, durable: str, n: int) -> None:
+async def consumer(url: str, db: str, durable: str, n: int, lean: bool) -> None:
     import aiosqlite
     import nacl.exceptions
     import nacl.signing
@@ -129,14 +144,37 @@ async def consumer(url: str, db: str, durable: str, n: int) -> None:
         ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=2 * BATCH,
         num_replicas=1, deliver_policy=DeliverPolicy.ALL))
     psub = await js.pull_subscribe_bind(durable=durable, stream=STREAM)
+    got: list[Any] = []
+    over = asyncio.Event()
+
+    async def gather(m: Any) -> None:  # lean: one callback gathers a no_wait request's answer
+        if m.headers and m.headers.get("Status"):
+            over.set()  # 404 ends a no_wait request
+        else:
+            got.append(m)
+            if len(got) >= BATCH:
+                over.set()
+
+    inbox = nc.new_inbox()
+    await nc.subscribe(inbox, cb=gather)
+    nxt = f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{durable}"
     print(json.dumps({"ready": True}), flush=True)
     done = 0
     while done < n:
-        try:
-            # no idle heartbeat: plain fetch, as the stack's own examples use it
-            msgs = await psub.fetch(BATCH, timeout=5)
-        except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.APIError):
-            continue
+        if lean:
+            over.clear()
+            await nc.publish(nxt, json.dumps({"batch": BATCH, "no_wait": True}).encode(), reply=inbox)
+            await over.wait()
+            msgs, got = got, []
+            if not msgs:
+                await asyncio.sleep(0.001)
+                continue
+        else:
+            try:
+                # no idle heartbeat: plain fetch, as the stack's own examples use it
+                msgs = await psub.fetch(BATCH, timeout=5)
+            except (nats.errors.TimeoutError, TimeoutError, nats.js.errors.APIError):
+                continue
         rows = []
         for m in msgs:
             env = env_dec.decode(m.data)
@@ -160,39 +198,45 @@ async def consumer(url: str, db: str, durable: str, n: int) -> None:
     await asyncio.Event().wait()
 
 
-async def run_raw(servers: dict[str, Any], stream_config: Any, work: Path, n: int, size: int) -> RawResult:
+async def run_raw(
+    servers: dict[str, Any], stream_config: Any, work: Path, n: int, size: int, *, lean: bool = False
+) -> RawResult:
     """Publisher at servers["kobe"], one consumer at each other server; N records of `size`
-    bytes through a stream configured like HITODE."""
+    bytes through a stream configured like HITODE. `lean`: publish_async and bare
+    MSG.NEXT requests instead of nats-py's js.publish and fetch."""
     names = list(servers)
     pub_at, receivers = names[0], names[1:]
-    say(f"raw: stream {STREAM} R3; 1 publisher ({IN_FLIGHT} in flight) at {pub_at}'s server,"
-        f" {len(receivers)} consumers (fetch({BATCH}) + verify + 1 txn/batch + ack)")
+    tag = "raw-lean" if lean else "raw"
+    how = ("publish_async", f"MSG.NEXT no_wait batch {BATCH}") if lean else ("js.publish", f"fetch({BATCH})")
+    say(f"{tag}: stream {STREAM} R3; 1 publisher ({IN_FLIGHT} {how[0]} in flight) at {pub_at}'s server,"
+        f" {len(receivers)} consumers ({how[1]} + verify + 1 txn/batch + ack)")
     me = str(Path(__file__).resolve())
     nc = await nats.connect(servers[pub_at].client_url)
     try:
         jsm = nc.jsm(timeout=10)
         await jsm.add_stream(dataclasses.replace(stream_config, name=STREAM, subjects=["rawbench.>"]))
-        subs = {r: Child(f"raw-{r}", work / f"raw-{r}.log") for r in receivers}
-        pub = Child("raw-pub", work / "raw-pub.log")
+        subs = {r: Child(f"{tag}-{r}", work / f"{tag}-{r}.log") for r in receivers}
+        pub = Child(f"{tag}-pub", work / f"{tag}-pub.log")
         readers: dict[str, Reader] = {}
         try:
             for r, c in subs.items():
                 await c.start(me, "consume", "--url", servers[r].client_url, "--db",
-                              str(work / f"raw-{r}.db"), "--durable", f"raw-{r}", "--records", str(n))
+                              str(work / f"{tag}-{r}.db"), "--durable", f"raw-{r}", "--records", str(n),
+                              *(["--lean"] if lean else []))
             for c in subs.values():
                 await c.event("ready", 30)
-            readers = {r: Reader(work / f"raw-{r}.db") for r in receivers}
+            readers = {r: Reader(work / f"{tag}-{r}.db") for r in receivers}
             t0_fut = await first_message(nc, SUBJECT)
             await pub.start(me, "pub", "--url", servers[pub_at].client_url, "--records", str(n),
-                            "--size", str(size))
+                            "--size", str(size), *(["--lean"] if lean else []))
             meter = CpuMeter({"pub": pub.pid, **{r: c.pid for r, c in subs.items()},
                               **{f"nats-{s}": servers[s].pid for s in names}})
             ev = await pub.event("ready", 300)
             meter.start()
-            say(f"raw: publishing {n} pre-signed envelopes of {ev['size']} B")
+            say(f"{tag}: publishing {n} pre-signed envelopes of {ev['size']} B")
             t0 = await asyncio.wait_for(t0_fut, 60)
             t_end = await wait_all(readers, lambda r: int(r.scalar("SELECT n FROM progress") or 0),
-                                   n, "raw applied", timeout=max(120, n / 100))
+                                   n, f"{tag} applied", timeout=max(120, n / 100))
             meter.stop()
         finally:
             for rd in readers.values():
@@ -202,8 +246,8 @@ async def run_raw(servers: dict[str, Any], stream_config: Any, work: Path, n: in
     finally:
         await nc.close()
     wall = t_end - t0
-    say(f"raw: {n} records on every consumer in {wall:.2f}s = {n / wall:,.0f} records/s")
-    say("raw: " + meter.line(wall))
+    say(f"{tag}: {n} records on every consumer in {wall:.2f}s = {n / wall:,.0f} records/s")
+    say(f"{tag}: " + meter.line(wall))
     return RawResult(rate=n / wall, wall=wall, others=meter.others())
 
 
@@ -215,12 +259,13 @@ def main() -> int:
     p.add_argument("--size", type=int, default=300)
     p.add_argument("--db")
     p.add_argument("--durable")
+    p.add_argument("--lean", action="store_true")
     a = p.parse_args()
     try:
         if a.role == "pub":
-            asyncio.run(publisher(a.url, a.records, a.size))
+            asyncio.run(publisher(a.url, a.records, a.size, a.lean))
         else:
-            asyncio.run(consumer(a.url, a.db, a.durable, a.records))
+            asyncio.run(consumer(a.url, a.db, a.durable, a.records, a.lean))
     except KeyboardInterrupt:
         return 130
     return 0

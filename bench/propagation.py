@@ -8,7 +8,8 @@ after the other so that both see the same machine:
 raw   the stack with no hitode code (bench/_raw.py): one publisher process with 500
       `js.publish` in flight, two consumer processes `fetch(500)` -> verify -> decode ->
       one aiosqlite transaction per batch (WAL, synchronous=FULL) -> ack; N records of
-      the node's own envelope size.
+      the node's own envelope size. Then "raw-lean": the same through the stack's lowest
+      level (publish_async, bare MSG.NEXT requests), printed beside it as the ceiling.
 node  three `python -m node run` processes (kobe, sapporo, hakodate), each on its own
       server, as in production. N versions of kobe's "space" profile are signed and
       queued with the node's own `outbox.append` before kobe starts; the clock runs from
@@ -65,6 +66,8 @@ class Results:
     raw_rate: float = 0.0
     raw_wall: float = 0.0
     raw_others: float = 0.0
+    lean_rate: float = 0.0
+    lean_wall: float = 0.0
     node_rate: float = 0.0
     node_wall: float = 0.0
     node_others: float = 0.0
@@ -437,6 +440,8 @@ def report(res: Results, args: argparse.Namespace) -> None:
     row("propagation, records/s (outbox -> applied on all)", f"{res.node_rate:,.0f}",
         f"{res.raw_rate:,.0f}", f"{ratio:.2f}")
     row("  seconds for N", f"{res.node_wall:.2f}", f"{res.raw_wall:.2f}")
+    lean_ratio = res.node_rate / res.lean_rate if res.lean_rate else float("nan")
+    row("  against raw-lean (publish_async + bare MSG.NEXT)", "", f"{res.lean_rate:,.0f}", f"{lean_ratio:.2f}")
     for name, (rate, stall) in res.node_each.items():
         row(f"  {name}: records/s (its longest stall, s)", f"{rate:,.0f} ({stall:.1f})")
     row("  gap repairs by sync RPC at the receivers", f"{res.node_repairs}")
@@ -479,10 +484,12 @@ def report(res: Results, args: argparse.Namespace) -> None:
     print("  propagation: N versions of kobe's space profile signed and queued in kobe's SQLite with the")
     print("    node's own outbox.append before kobe starts (not timed); the clock runs from kobe's relay")
     print("    putting the first record on the bus until sapporo AND hakodate hold seq N (chain seq in their")
-    print("    SQLite, read-only, polled every 10 ms). kobe also consumes and verifies its own records, as")
-    print("    every node does. raw: same N, same envelope size, pre-signed, same cluster and process layout:")
-    print("    500 js.publish in flight, 2 consumer processes fetch(500) -> verify -> decode -> 1 aiosqlite")
-    print("    transaction (WAL, synchronous=FULL) per batch -> ack each.")
+    print("    SQLite, read-only, polled every 10 ms). kobe also consumes its own records, as every node")
+    print("    does (it skips their signature check). raw: same N, same envelope size, pre-signed, same")
+    print("    cluster and process layout: 500 js.publish in flight, 2 consumer processes fetch(500) ->")
+    print("    verify -> decode -> 1 aiosqlite transaction (WAL, synchronous=FULL) per batch -> ack each.")
+    print("    raw-lean: the same with publish_async and bare MSG.NEXT no_wait requests (what node.pull")
+    print("    does) instead of nats-py's publish/fetch: the stack's ceiling. The target is against raw.")
     print(f"  latency: HTTP PUT /api/space at kobe, each PUT = one record; paced = sent on schedule (open")
     print(f"    loop, up to {PACED_IN_FLIGHT} in flight), saturation = {SATURATION_IN_FLIGHT} senders back to back; from the record's")
     print("    signed created_at (stamped inside kobe's write transaction: kobe's commit counts, HTTP parsing")
@@ -519,6 +526,9 @@ async def bench(args: argparse.Namespace) -> Results:
             raw = await run_raw({s: cluster[s] for s in NAMES}, stream_config(3), work, args.records,
                                 res.envelope_bytes)
             res.raw_rate, res.raw_wall, res.raw_others = raw.rate, raw.wall, raw.others
+            lean = await run_raw({s: cluster[s] for s in NAMES}, stream_config(3), work, args.records,
+                                 res.envelope_bytes, lean=True)
+            res.lean_rate, res.lean_wall = lean.rate, lean.wall
             await run_nodes(cluster, spaces, args.records, res, args)
         say("cluster stopped")
         notable(spaces, res)

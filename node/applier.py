@@ -153,7 +153,7 @@ class Applier:
             log.info("applier: created consumer %s from stream seq %d", name, pos + 1)
         return Pull(
             self._bus.nc, self._bus.api_prefix, STREAM, name, batch=self._batch,
-            on_idle=lambda: self.lag.__setitem__(name, 0),
+            on_idle=lambda: self._idle(name),
         )
 
     async def _run(self, name: str, subject: str) -> None:
@@ -179,6 +179,11 @@ class Applier:
                 log.exception("applier: %s failed; binding again in %.1fs", name, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _idle(self, name: str) -> None:
+        """The server has nothing more for this consumer: caught up once nothing is in hand."""
+        if name not in self._applying:
+            self.lag[name] = 0
 
     async def _fetch(self, pull: Pull, name: str) -> _Fetched:
         msgs = await pull.take(self._batch)
