@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -176,18 +176,26 @@ async def fetch(
     return FetchResult(True, body, new_etag, new_modified)
 
 
-def plan(feed: Sequence[FeedEvent], existing: Mapping[str, Event], *, now: dt.datetime) -> Plan:
+def plan(
+    feed: Sequence[FeedEvent], existing: Mapping[str, Event], *, now: dt.datetime,
+    removed: Collection[str] = (),
+) -> Plan:
     """Sort the feed against the previous import (`existing`, by record id).
 
     A record the feed no longer has is cancelled only if it has not ended by `now`:
     the past stays as it happened (and a feed window never reaches far back anyway).
+    A cancelled record comes back when the feed lists it again only if the import called
+    it off (`removed`): an operator's cancel is the operator's word, whatever the feed says.
     """
     out = Plan(create=[], update=[], cancel=[])
     for fe in feed:
         prev = existing.get(fe.record_id)
         if prev is None:
             out.create.append(fe)
-        elif prev.status == "cancelled" or _differs(fe, prev):
+        elif prev.status == "cancelled":
+            if fe.record_id in removed:
+                out.update.append((fe, prev))
+        elif _differs(fe, prev):
             out.update.append((fe, prev))
     seen = {fe.record_id for fe in feed}
     out.cancel = sorted(

@@ -135,7 +135,9 @@ class Importer:
                 got = await records.get_in(tx, me, events.KIND, rid, Event)
                 if got is not None:
                     held[rid] = got
-            todo = feeds.plan(feed, {k: v[0] for k, v in held.items()}, now=now)
+            removed = {r[0] for r in await tx.execute_fetchall(
+                "SELECT record_id FROM feed_removed WHERE record_id LIKE ?", (prefix + "%",))}
+            todo = feeds.plan(feed, {k: v[0] for k, v in held.items()}, now=now, removed=removed)
             done = {"created": 0, "updated": 0, "cancelled": 0}
             changes = [("created", fe, None) for fe in todo.create] + [("updated", fe, prev) for fe, prev in todo.update]
             for what, fe, prev in changes:
@@ -147,6 +149,8 @@ class Importer:
                     log.warning("import: %s: skipped %r: %s", url, fe.title, e.message)
                     continue
                 done[what] += 1
+                if prev is not None and prev.status == "cancelled":
+                    await tx.execute("DELETE FROM feed_removed WHERE record_id = ?", (prev.id,))
             live = [e for e, _ in held.values() if e.status != "cancelled" and e.end > now]
             if not feed and live and len(todo.cancel) == len(live):
                 # A feed that suddenly lists nothing is more likely a glitch than every
@@ -155,6 +159,7 @@ class Importer:
                 return done
             for prev in todo.cancel:
                 await rsvps.cancel_event(tx, self._ident, prev, held[prev.id][1])
+                await tx.execute("INSERT OR IGNORE INTO feed_removed (record_id) VALUES (?)", (prev.id,))
                 done["cancelled"] += 1
         return done
 

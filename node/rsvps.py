@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import aiosqlite
 import msgspec
@@ -33,6 +33,17 @@ __all__ = ["rsvp_id", "request", "on_rsvp", "mine", "attendees", "cancel_event",
 KIND: Final = "rsvp"
 STATUS_KIND: Final = "rsvp_status"
 EVENT_CANCELLED: Final = "the event was cancelled"
+
+
+class _Change(NamedTuple):
+    """What the host tells one attendee's space."""
+
+    space: str
+    rsvp_id: str
+    box_key: bytes
+    status: str
+    reason: str
+    answers: int  # the RSVP version decided
 
 
 def rsvp_id(event: Event, member: str) -> str:
@@ -63,7 +74,7 @@ async def request(
     async with store.write() as tx:
         if event.space == ident.space:
             await decide(tx, ident, event.id, space=ident.space, rid=rid, member=fid,
-                         display_name=name, box_key=ident.box_key, status=status)
+                         display_name=name, box_key=ident.box_key, status=status, version=0)
         else:
             host = await records.get_in(tx, event.space, "space", event.space, SpaceProfile)
             if host is None:
@@ -87,66 +98,77 @@ async def on_rsvp(
         # One member, one RSVP: a space cannot take many seats by inventing ids.
         raise Rejection("bad_body", "the RSVP id does not belong to its member", author=header.author)
     await decide(tx, ident, body.event_id, space=header.author, rid=body.record_id, member=body.member,
-                 display_name=body.display_name, box_key=sender_box_key, status=body.status)
+                 display_name=body.display_name, box_key=sender_box_key, status=body.status,
+                 version=header.version)
 
 
 async def decide(
     tx: aiosqlite.Connection, ident: Identity, event_id: str, *, space: str, rid: str, member: str,
-    display_name: str, box_key: bytes, status: str,
+    display_name: str, box_key: bytes, status: str, version: int,
 ) -> None:
+    """The host's decision on one RSVP (`version` of it), in the apply transaction."""
     held = await events.find_in(tx, ident.space, event_id)
     now = time.time()
-    changed: list[tuple[str, str, bytes, str, str]] = []  # (space, rid, box_key, status, reason)
+    changed: list[_Change] = []
     async with tx.execute(
-        "SELECT status FROM attendees WHERE event_id = ? AND space = ? AND rsvp_id = ?", (event_id, space, rid)
+        "SELECT status, rsvp_version FROM attendees WHERE event_id = ? AND space = ? AND rsvp_id = ?",
+        (event_id, space, rid),
     ) as cur:
         row = await cur.fetchone()
     before = row[0] if row else None
     if held is None:
-        changed.append((space, rid, box_key, "refused", "no such event at this space"))
+        changed.append(_Change(space, rid, box_key, "refused", "no such event at this space", version))
     elif status == "requested":
         event = held[0]
         try:
             check_open(event, dt.datetime.now(dt.UTC))
         except Conflict as e:
-            changed.append((space, rid, box_key, "refused", e.message))
+            changed.append(_Change(space, rid, box_key, "refused", e.message, version))
         else:
             if before not in ("confirmed", "waitlisted"):
                 seated = event.capacity is None or await _count(tx, event_id, "confirmed") < event.capacity
                 new = "confirmed" if seated else "waitlisted"
                 await tx.execute(
                     "INSERT INTO attendees (event_id, space, rsvp_id, member, display_name, box_key, status,"
-                    " position, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
-                    " (SELECT coalesce(max(position), 0) + 1 FROM attendees WHERE event_id = ?), ?)"
+                    " position, updated_at, rsvp_version) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                    " (SELECT coalesce(max(position), 0) + 1 FROM attendees WHERE event_id = ?), ?, ?)"
                     " ON CONFLICT (event_id, space, rsvp_id) DO UPDATE SET status = excluded.status,"
-                    " position = excluded.position, display_name = excluded.display_name, updated_at = excluded.updated_at",
-                    (event_id, space, rid, member, display_name, box_key, new, event_id, now),
+                    " position = excluded.position, display_name = excluded.display_name,"
+                    " updated_at = excluded.updated_at, rsvp_version = excluded.rsvp_version",
+                    (event_id, space, rid, member, display_name, box_key, new, event_id, now, version),
                 )
-                changed.append((space, rid, box_key, new, ""))
+                changed.append(_Change(space, rid, box_key, new, "", version))
+            elif row is not None and version > int(row[1]):
+                # Signed up again while seated or waiting: the place stands; say so, so
+                # that the member's space knows this sign-up is answered too.
+                await tx.execute(
+                    "UPDATE attendees SET rsvp_version = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
+                    (version, event_id, space, rid),
+                )
+                changed.append(_Change(space, rid, box_key, before, "", version))
     elif before in ("confirmed", "waitlisted"):  # a cancellation
         await tx.execute(
-            "UPDATE attendees SET status = 'cancelled', updated_at = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
-            (now, event_id, space, rid),
+            "UPDATE attendees SET status = 'cancelled', updated_at = ?, rsvp_version = ?"
+            " WHERE event_id = ? AND space = ? AND rsvp_id = ?",
+            (now, version, event_id, space, rid),
         )
-        changed.append((space, rid, box_key, "cancelled", ""))
+        changed.append(_Change(space, rid, box_key, "cancelled", "", version))
         if before == "confirmed" and held is not None:
             changed += await _promote(tx, held[0], now)
-    if held is not None and any(c[3] in ("confirmed", "waitlisted", "cancelled") for c in changed):
+    if held is not None and any(c.status in ("confirmed", "waitlisted", "cancelled") for c in changed):
         await _republish(tx, ident, *held)
     await _answer(tx, ident, event_id, changed)
 
 
-async def _answer(
-    tx: aiosqlite.Connection, ident: Identity, event_id: str, changed: list[tuple[str, str, bytes, str, str]]
-) -> None:
+async def _answer(tx: aiosqlite.Connection, ident: Identity, event_id: str, changed: list[_Change]) -> None:
     """Tell each attendee's space what became of its RSVP (sealed to its current key)."""
-    for to, r, key, st, reason in changed:
+    for to, r, key, st, reason, answers in changed:
         if to == ident.space:
             continue
         profile = await records.get_in(tx, to, "space", to, SpaceProfile)
         version = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
         body = RsvpStatus(author=ident.space, to=to, record_id=r, version=version, event_id=event_id,
-                          status=st, reason=reason)  # type: ignore[arg-type]
+                          status=st, reason=reason, answers=answers)  # type: ignore[arg-type]
         await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=version, body=body,
                             channel=to, recipient_box_key=profile[0].box_key if profile else key)
 
@@ -155,7 +177,8 @@ async def cancel_event(tx: aiosqlite.Connection, ident: Identity, event: Event, 
     """The host cancels: every seat and waitlist place is cancelled, and their spaces told."""
     new = events.cancel(event)
     rows = list(await tx.execute_fetchall(
-        "SELECT space, rsvp_id, box_key, status FROM attendees WHERE event_id = ? AND status IN ('confirmed', 'waitlisted')",
+        "SELECT space, rsvp_id, box_key, rsvp_version FROM attendees"
+        " WHERE event_id = ? AND status IN ('confirmed', 'waitlisted')",
         (event.id,),
     ))
     await tx.execute(
@@ -163,7 +186,7 @@ async def cancel_event(tx: aiosqlite.Connection, ident: Identity, event: Event, 
         (time.time(), event.id),
     )
     await events.save(tx, ident, msgspec.structs.replace(new, confirmed=0, waitlisted=0), version + 1)
-    await _answer(tx, ident, event.id, [(r[0], r[1], bytes(r[2]), "cancelled", EVENT_CANCELLED) for r in rows])
+    await _answer(tx, ident, event.id, [_Change(r[0], r[1], bytes(r[2]), "cancelled", EVENT_CANCELLED, int(r[3])) for r in rows])
 
 
 async def _count(tx: aiosqlite.Connection, event_id: str, status: str) -> int:
@@ -174,14 +197,14 @@ async def _count(tx: aiosqlite.Connection, event_id: str, status: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[tuple[str, str, bytes, str, str]]:
+async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[_Change]:
     """Seats freed (a cancellation, a raised capacity) go to the waitlist in order."""
-    out: list[tuple[str, str, bytes, str, str]] = []
+    out: list[_Change] = []
     if event.status == "cancelled" or event.end <= dt.datetime.now(dt.UTC):
         return out  # nobody is seated at an event that is off or over
     while event.capacity is None or await _count(tx, event.id, "confirmed") < event.capacity:
         async with tx.execute(
-            "SELECT space, rsvp_id, box_key FROM attendees WHERE event_id = ? AND status = 'waitlisted'"
+            "SELECT space, rsvp_id, box_key, rsvp_version FROM attendees WHERE event_id = ? AND status = 'waitlisted'"
             " ORDER BY position LIMIT 1", (event.id,)
         ) as cur:
             row = await cur.fetchone()
@@ -191,7 +214,7 @@ async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[t
             "UPDATE attendees SET status = 'confirmed', updated_at = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
             (now, event.id, row[0], row[1]),
         )
-        out.append((row[0], row[1], bytes(row[2]), "confirmed", "a seat came free"))
+        out.append(_Change(row[0], row[1], bytes(row[2]), "confirmed", "a seat came free", int(row[3])))
     return out
 
 
@@ -250,10 +273,13 @@ async def mine(store: Store, me: str, *, secret: bytes | None, event_id: str | N
             (rsvp.to, STATUS_KIND, rsvp.record_id),
         )
         told = sdec.decode(answer["body"]) if answer else None
-        # Our own cancel stands at once; otherwise the host's last word, unless that word
-        # answered an earlier cancel and the member has signed up again since.
+        # Our own cancel stands at once, and so does the host calling the event off;
+        # otherwise the host's last word, if it answers this version of the RSVP (an
+        # answer to an earlier sign-up or cancel is old news: the host has not decided yet).
         if rsvp.status == "cancelled" or (told is not None and told.reason == EVENT_CANCELLED):
             status = "cancelled"
+        elif told is not None and 0 < told.answers < rsvp.version:
+            status = "requested"
         elif told is not None and told.status in ("confirmed", "waitlisted", "refused"):
             status = told.status
         else:

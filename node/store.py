@@ -159,6 +159,12 @@ MIGRATIONS: Final[Sequence[str]] = (
     """
     CREATE INDEX records_kind ON records (kind, channel);
     """,
+    # 6: the host keeps which version of each RSVP it answered; the importer keeps which
+    #    events it called off itself (only those come back when the feed lists them again)
+    """
+    ALTER TABLE attendees ADD COLUMN rsvp_version INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE feed_removed (record_id TEXT PRIMARY KEY);
+    """,
 )
 
 

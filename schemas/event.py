@@ -123,6 +123,9 @@ class RsvpStatus(msgspec.Struct, frozen=True, kw_only=True, tag="rsvp_status"):
     event_id: RecordId
     status: Literal["confirmed", "waitlisted", "cancelled", "refused"]
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    # The version of the member's Rsvp this answers (0 from a host that did not say):
+    # after a cancel and a new sign-up, an answer to the old one is not shown as current.
+    answers: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class RsvpInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

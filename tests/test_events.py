@@ -185,6 +185,40 @@ async def test_rsvp_sent_while_the_host_is_down_is_confirmed_when_it_returns_and
         await eventually(lambda: _has(hakodate, e["id"], confirmed=1))
 
 
+async def test_cancel_and_sign_up_again_while_the_host_is_down_shows_requested_not_the_old_seat(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Aiko (sapporo) holds the one seat, Ben (hakodate) waits; with kobe down Aiko cancels and signs up again.
+
+    Sapporo must not show her old seat as hers: kobe has not decided yet. When kobe is back
+    the cancel seats Ben and the new sign-up goes to the waitlist.
+    """
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
+        kobe, sapporo, hakodate = spaces
+        e = await kobe.post("/api/events", jelly(capacity=1))
+        for s in (sapporo, hakodate):
+            await eventually(lambda s=s: _event(s, e["id"]))
+            await eventually(lambda s=s: s.space_version("kobe"))
+        aiko, ben = await _member(sapporo, "Aiko"), await _member(hakodate, "Ben")
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko})
+        await eventually(lambda: _is(_status(sapporo, e["id"], aiko), "confirmed"))
+        await hakodate.post(f"/api/events/{e['id']}/rsvps", {"member": ben})
+        await eventually(lambda: _is(_status(hakodate, e["id"], ben), "waitlisted"))
+
+        await kobe.kill()
+        await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko, "cancel": True})
+        assert await _status(sapporo, e["id"], aiko) == "cancelled"
+        again = await sapporo.post(f"/api/events/{e['id']}/rsvps", {"member": aiko})
+        assert again["status"] == "requested"
+        assert await _status(sapporo, e["id"], aiko) == "requested"
+
+        await kobe.start()
+        await eventually(lambda: _is(_status(hakodate, e["id"], ben), "confirmed"), timeout=30)
+        await eventually(lambda: _is(_status(sapporo, e["id"], aiko), "waitlisted"), timeout=30)
+        host = await kobe.get(f"/api/events/{e['id']}")
+        assert [(a["display_name"], a["status"]) for a in host["attendees"]] == [("Ben", "confirmed"), ("Aiko", "waitlisted")]
+
+
 async def _health_zero(space: Space) -> bool:
     return bool((await space.get("/healthz"))["outbox_backlog"] == 0)
 

@@ -233,7 +233,7 @@ def imported(fe: FeedEvent, **changes: object) -> Event:
 
 
 def test_plan_creates_updates_cancels_and_leaves_the_rest() -> None:
-    """New → create; changed or back-again → update; gone → cancel; same → nothing."""
+    """New → create; changed or back-again (after the import dropped it) → update; gone → cancel; same → nothing."""
     feed = parse(FEED, now=NOW)
     jelly, standup, holiday, berlin = (
         by_uid(feed, u)[0]
@@ -246,6 +246,7 @@ def test_plan_creates_updates_cancels_and_leaves_the_rest() -> None:
                 end=NOW - dt.timedelta(hours=1))
     )
     old_cancel = imported(replace(jelly, record_id="ics-old-cancel"), status="cancelled")
+    berlin_off = imported(berlin, status="cancelled")  # called off by the operator, not the feed
     existing = {
         jelly.record_id: imported(jelly),  # unchanged
         standup.record_id: imported(standup, title="Daily standup"),  # renamed in the feed
@@ -254,9 +255,11 @@ def test_plan_creates_updates_cancels_and_leaves_the_rest() -> None:
         ended.id: ended,  # absent but over: left alone
         old_cancel.id: old_cancel,  # absent and already cancelled: left alone
     }
-    result = plan(feed, existing, now=NOW)
+    result = plan(feed, existing, now=NOW, removed={holiday.record_id})
     assert berlin in result.create and standup not in result.create
     assert len(result.create) == len(feed) - 3
+    # the operator's cancel stands although the feed lists the event
+    assert plan(feed, {**existing, berlin.record_id: berlin_off}, now=NOW, removed={holiday.record_id}).update == result.update
     assert [(fe.record_id, prev.title) for fe, prev in result.update] == [
         (holiday.record_id, holiday.title),  # in feed order: 00:00 before 19:00 on 6 May
         (standup.record_id, "Daily standup"),

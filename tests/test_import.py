@@ -132,3 +132,28 @@ async def test_a_feed_that_suddenly_lists_nothing_cancels_nothing(
         polled = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
         assert polled["changed"] is True and polled["cancelled"] == 0
         assert await _titles(kobe) == ["Jelly morning", "Talk"]
+
+
+async def test_an_event_the_operator_cancelled_stays_cancelled_and_one_the_feed_dropped_comes_back(
+    tmp_path: Path, nats_cluster: NatsCluster, feed: Feed
+) -> None:
+    """Kobe's operator calls off an imported talk; the feed later edits it: it stays off.
+    An event the feed itself dropped comes back when the feed lists it again."""
+    feed.body = calendar(vevent("a@kobe", "Jelly", 9), vevent("b@kobe", "Talk", 13), vevent("c@kobe", "Lunch", 12))
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe,):
+        await kobe.post("/api/feeds", {"url": feed.url})
+        listed = await kobe.get("/api/events?space=kobe", auth=False)
+        talk = next(e["id"] for e in listed["events"] if e["title"] == "Talk")
+        await kobe.post(f"/api/events/{talk}/cancel", {})
+
+        feed.body = calendar(vevent("a@kobe", "Jelly (2F)", 9), vevent("b@kobe", "Talk, moved", 14))
+        polled = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
+        assert (polled["created"], polled["updated"], polled["cancelled"]) == (0, 1, 1)
+        assert await _titles(kobe) == ["Jelly (2F)"]
+        assert (await kobe.get(f"/api/events/{talk}", auth=False))["status"] == "cancelled"
+
+        feed.body = calendar(vevent("a@kobe", "Jelly (2F)", 9), vevent("b@kobe", "Talk, moved", 14),
+                             vevent("c@kobe", "Lunch", 12))
+        polled = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
+        assert (polled["created"], polled["updated"], polled["cancelled"]) == (0, 1, 0)
+        assert await _titles(kobe) == ["Jelly (2F)", "Lunch"]
