@@ -7,6 +7,7 @@ members, attendee lists and writes do.
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,11 +31,12 @@ __all__ = [
 ]
 
 
-def filters(request: web.Request) -> events.Filters:
+def filters(node: Node, request: web.Request) -> events.Filters:
     try:
-        return msgspec.convert(dict(request.query), events.Filters, strict=False)
+        chosen = msgspec.convert(dict(request.query), events.Filters, strict=False)
     except msgspec.ValidationError as e:
         raise bad_input_from(e) from None
+    return chosen.in_zone(zoneinfo.ZoneInfo(node.config.space.tz))
 
 
 def authorized(node: Node, request: web.Request) -> bool:
@@ -42,7 +44,7 @@ def authorized(node: Node, request: web.Request) -> bool:
 
 
 async def list_events(node: Node, request: web.Request) -> web.Response:
-    return json_response(await events.listing(node.store, filters(request)))
+    return json_response(await events.listing(node.store, filters(node, request)))
 
 
 async def post_event(node: Node, request: web.Request) -> web.Response:
@@ -125,7 +127,7 @@ async def _names(node: Node) -> dict[str, str]:
 
 async def calendar_ics(node: Node, request: web.Request) -> web.Response:
     everything = await events.all_events(node.store)
-    chosen = events.select(everything, filters(request))
+    chosen = events.select(everything, filters(node, request))
     jids = events.joint_ids(everything)
     # the calendar folds parts by joint id; the lead part may not carry its own
     chosen = [(msgspec.structs.replace(e, joint_id=jids[e.id]), v) for e, v in chosen]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -34,6 +35,15 @@ class SpaceSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     name_ja: str = ""
     city: str = ""
     url: str = ""
+    # The space's own zone: times given without an offset (e.g. `from=2026-12-01T09:00`)
+    # are read in it.
+    tz: str = "Asia/Tokyo"
+
+    def __post_init__(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{self.tz!r} is not a known time zone (e.g. Asia/Tokyo)") from None
 
 
 class HttpSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

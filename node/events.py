@@ -160,6 +160,12 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         if self.status not in (None, "active", "scheduled", "updated", "cancelled"):
             raise ValueError("status must be active, scheduled, updated or cancelled")
 
+    def in_zone(self, tz: dt.tzinfo) -> Filters:
+        """`from`/`to` given without an offset are read in `tz` (the space's own zone)."""
+        start = self.start.replace(tzinfo=tz) if self.start and not self.start.tzinfo else self.start
+        to = self.to.replace(tzinfo=tz) if self.to and not self.to.tzinfo else self.to
+        return msgspec.structs.replace(self, start=start, to=to)
+
     def keep(self, e: Event, joint_id: str) -> bool:
         if self.start is not None and e.end < _aware(self.start):
             return False
@@ -177,7 +183,7 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=zone("Asia/Tokyo"))  # the operators' zone
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # HTTP filters come through in_zone
 
 
 async def all_events(store: Store) -> list[tuple[Event, int]]:

@@ -274,9 +274,11 @@ class Relay:
         """Unknown outcome: send the same bytes again later (same msg-id)."""
         self._retry.append(row)
         self._wake.set()
+        # One line per spell of failures, not one per record in flight (up to 512).
+        say = log.info if not self._backoff else log.debug
+        say("relay: publish of %s failed (%s); will retry", row.id, type(e).__name__)
         self._backoff = min(self.BACKOFF_MAX, max(self.BACKOFF_MIN, self._backoff * 2))
         self._metrics.relay_errors.inc()
-        log.info("relay: publish of %s failed (%s); will retry", row.id, type(e).__name__)
         if _stream_missing(e):
             self._stream_gone = True
 

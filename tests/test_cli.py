@@ -68,6 +68,16 @@ def test_a_typo_in_the_config_names_the_key_and_exits_2(tmp_path: Path) -> None:
     assert "prot" in r.stderr and "http" in r.stderr
 
 
+def test_an_unknown_time_zone_names_the_key_and_exits_2(tmp_path: Path) -> None:
+    d = tmp_path / "kobe"
+    assert hitode("init", "--dir", str(d), "--space", "kobe", "--name", "K").returncode == 0
+    cfg = d / "config.toml"
+    cfg.write_text(cfg.read_text().replace('tz = "Asia/Tokyo"', 'tz = "Asia/Kobe"'))
+    r = hitode("run", "--dir", str(d))
+    assert r.returncode == 2
+    assert "space" in r.stderr and "Asia/Kobe" in r.stderr and "time zone" in r.stderr
+
+
 def test_an_http_port_in_use_is_named(tmp_path: Path) -> None:
     """A node whose HTTP port is taken says which port, and stops its nats-server."""
     with socket.socket() as taken:

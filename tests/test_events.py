@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,27 @@ async def test_times_and_zones_out_of_bounds_are_refused(tmp_path: Path, nats_cl
                 raise AssertionError(f"accepted {body}")
         assert (await kobe.get("/api/events", auth=False))["total"] == 0
         assert "BEGIN:VCALENDAR" in await kobe.get("/calendar.ics", auth=False)
+
+
+async def test_from_without_an_offset_is_read_in_the_space_s_own_zone(tmp_path: Path, nats_cluster: NatsCluster) -> None:
+    """Kobe runs in Asia/Tokyo (the default), a partner abroad sets [space] tz: the same naive `from` means each one's local time."""
+    berlin_dir = tmp_path / "berlin"
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe,):
+        berlin = Space(berlin_dir, "berlin", nats_cluster["sapporo"].client_url, replicas=3)
+        cfg = berlin_dir / "config.toml"
+        cfg.write_text(cfg.read_text().replace('tz = "Asia/Tokyo"', 'tz = "Europe/Berlin"'))
+        await berlin.start()
+        try:
+            e = await kobe.post("/api/events", jelly())  # 09:00-12:00 in Tokyo
+            await eventually(lambda: _event(berlin, e["id"]))
+            end = dt.datetime.fromisoformat(e["end"])
+            # A wall-clock time in Berlin just after the event ends: in Tokyo, that wall
+            # clock is still before the event ended.
+            after = end.astimezone(zoneinfo.ZoneInfo("Europe/Berlin")) + dt.timedelta(minutes=30)
+            naive = after.replace(tzinfo=None).isoformat(timespec="seconds")
+            assert (await berlin.get(f"/api/events?from={naive}", auth=False))["total"] == 0
+            assert (await kobe.get(f"/api/events?from={naive}", auth=False))["total"] == 1
+            offset = after.isoformat(timespec="seconds").replace("+", "%2B")
+            assert (await kobe.get(f"/api/events?from={offset}", auth=False))["total"] == 0
+        finally:
+            await berlin.close()
