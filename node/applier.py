@@ -130,6 +130,14 @@ class Applier:
         try:
             info = await self._bus.jsm.consumer_info(STREAM, name)
             self.lag[name] = int(info.num_pending or 0)
+            cfg = info.config
+            if cfg.filter_subject != subject or cfg.deliver_subject or cfg.ack_policy != AckPolicy.EXPLICIT:
+                # Not the consumer this node makes (another filter, push, another ack
+                # policy): it would deliver the wrong records or none. Make it again
+                # from the position SQLite keeps.
+                log.warning("applier: consumer %s is not configured as expected; making it again", name)
+                await self._bus.jsm.delete_consumer(STREAM, name)
+                raise nats.js.errors.NotFoundError
         except nats.js.errors.NotFoundError:
             start = (
                 {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": pos + 1}
@@ -167,18 +175,24 @@ class Applier:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            delay = 0.2
+            failed = False
             try:
                 async with pull:
                     await self._consume(name, pull)
             except PullEnded as e:
-                log.info("applier: %s (%s); re-binding", name, e)
+                log.info("applier: %s; re-binding", e)
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
-                await asyncio.sleep(0.2)
+                pass
             except Exception:  # noqa: BLE001 - e.g. the store failed: nothing was acked
+                failed = True
                 log.exception("applier: %s failed; binding again in %.1fs", name, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            if pull.delivered and not failed:
+                delay = 0.2  # it worked for a while: bind again at once
+                continue
+            # Failed, or ended before delivering anything: wait, longer each time, so a
+            # refusal that persists (a server limit, a permission) does not spin.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def _idle(self, name: str) -> None:
         """The server has nothing more for this consumer: caught up once nothing is in hand."""

@@ -147,7 +147,10 @@ class Bus:
                 delay = min(delay * 2, 5.0)
         self._nc = nc
         opts = {"domain": s.domain} if s.domain else {}
-        self._js = nc.jetstream(timeout=5, **opts)
+        # The relay bounds its publishes in flight itself. nats-py's own bound for
+        # publish_async loses a slot for good whenever the publish underneath raises (its
+        # future is never settled), so it must be too large to ever be the one that stops.
+        self._js = nc.jetstream(timeout=5, publish_async_max_pending=1 << 30, **opts)
         self._jsm = nc.jsm(timeout=5, **opts)
         log.info("bus: connected to %s", nc.connected_url.netloc if nc.connected_url else "?")
         await self._prepare()

@@ -238,6 +238,11 @@ class Relay:
                             await asyncio.wait_for(self._wake.wait(), timeout=1.0)
                         continue
                 row = fresh.popleft()
+            if not self._bus.nc.is_connected:
+                # Published now it would only wait in the reconnect buffer (or fill it).
+                self._retry.appendleft(row)
+                await asyncio.sleep(0.05)
+                continue
             await self._room.acquire()
             try:
                 fut = await self._bus.js.publish_async(

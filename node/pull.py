@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -61,16 +62,21 @@ class Pull:
         self._requests = requests
         self._expires = expires
         self._heartbeat = heartbeat
+        self._on_idle = on_idle
         self._inbox = ""
         self._sub: Subscription | None = None
         self._got: list[Msg] = []
         self._arrived = asyncio.Event()
-        # Open requests, oldest first: reply token -> (messages still due, when it lapses).
-        self._open: dict[str, tuple[int, float]] = {}
+        # Messages asked for and not yet come or given up. The server hands a partly
+        # served request to the back of its queue, so messages do not say which request
+        # they answer: count them all together, as nats.go does, and let each request's
+        # end (408 with Nats-Pending-Messages) give back what it will not deliver.
+        self._due = 0
+        self._asked: dict[str, int] = {}  # open requests: reply token -> batch asked
         self._n = 0
         self._heard = 0.0
         self._ended = ""
-        self._on_idle = on_idle
+        self.delivered = 0
 
     async def __aenter__(self) -> Pull:
         self._inbox = self._nc.new_inbox()
@@ -92,64 +98,61 @@ class Pull:
 
     async def _on_msg(self, msg: Msg) -> None:
         self._heard = time.monotonic()
-        status = msg.headers.get("Status") if msg.headers else None
+        headers = msg.headers or {}
+        status = headers.get("Status")
         if status is None:
-            # A message keeps its stream subject, so it does not say which request it
-            # answers; the server serves waiting requests in order: the oldest one.
             self._got.append(msg)
-            for token, (due, lapses) in self._open.items():
-                if due <= 1:
-                    del self._open[token]
-                else:
-                    self._open[token] = (due - 1, lapses)
-                break
+            self.delivered += 1
+            self._due = max(0, self._due - 1)
             self._arrived.set()
             return
-        token = msg.subject.rpartition(".")[2]  # status messages come on the reply subject
         if status == "100":
-            # Idle heartbeat: alive, and the consumer has nothing more for us.
+            # Idle heartbeat: alive, and the consumer has nothing for us now.
             if self._on_idle is not None and not self._got:
                 self._on_idle()
             return
-        elif status in ("404", "408"):
-            self._open.pop(token, None)  # the request expired or found nothing
-        else:
-            why = str((msg.headers or {}).get(Header.DESCRIPTION, ""))
-            self._open.pop(token, None)
-            if status != "409" or "Deleted" in why or "Leadership" in why:
-                self._ended = f"{status} {why}".strip()
+        # The end of one request; status messages come on its reply subject.
+        asked = self._asked.pop(msg.subject.rpartition(".")[2], 0)
+        left = headers.get("Nats-Pending-Messages")
+        self._due = max(0, self._due - (int(left) if left and left.isdigit() else asked))
+        why = str(headers.get(Header.DESCRIPTION, ""))
+        if status == "409" and (cap := _MAX_BATCH.search(why)):
+            self._batch = max(1, int(cap.group(1)))  # the server's limit: ask for less
+        elif status not in ("404", "408"):
+            # The consumer was deleted or moved, or refuses our requests: bind again.
+            self._ended = f"{status} {why}".strip()
         self._arrived.set()
 
     async def _top_up(self) -> None:
-        now = time.monotonic()
-        for token, (_, lapses) in list(self._open.items()):
-            if lapses < now:  # its 408 never came
-                del self._open[token]
-        while len(self._open) < self._requests:
+        """Keep `requests` batches asked for; a request is sent once a batch's worth is due."""
+        while self._due + self._batch <= self._requests * self._batch:
             self._n += 1
             token = str(self._n)
-            self._open[token] = (self._batch, now + self._expires + 2 * self._heartbeat)
+            self._asked[token] = self._batch
+            self._due += self._batch
             request = {
                 "batch": self._batch,
                 "expires": int(self._expires * 1e9),
                 "idle_heartbeat": int(self._heartbeat * 1e9),
             }
             await self._nc.publish(self._next, json.dumps(request).encode(), reply=f"{self._inbox}.{token}")
-            self._heard = max(self._heard, now)  # a new request gets its own grace
+            self._heard = max(self._heard, time.monotonic())  # a new request gets its own grace
 
     async def take(self, n: int) -> list[Msg]:
         """At most n messages, in stream order; waits for the first one.
 
-        Raises PullEnded when the consumer is gone or the server fell silent.
+        Messages already here are given out first; then PullEnded is raised when the
+        consumer is gone or refuses us, or the server fell silent.
         """
         while True:
-            if self._ended:
-                raise PullEnded(f"{self._consumer}: {self._ended}")
-            await self._top_up()
+            if not self._ended:
+                await self._top_up()
             if self._got:
                 out = self._got[:n]
                 del self._got[:n]
                 return out
+            if self._ended:
+                raise PullEnded(f"{self._consumer}: {self._ended}")
             self._arrived.clear()
             silence = self.SILENCE * self._heartbeat
             try:
@@ -157,3 +160,6 @@ class Pull:
             except TimeoutError:
                 if time.monotonic() - self._heard >= silence:
                     raise PullEnded(f"{self._consumer}: no heartbeat for {silence:.0f}s") from None
+
+
+_MAX_BATCH: Final = re.compile(r"MaxRequestBatch of (\d+)")

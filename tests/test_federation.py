@@ -137,3 +137,31 @@ async def test_a_node_whose_server_is_not_there_yet_serves_and_queues(tmp_path: 
             await eventually(lambda: _health_is(kobe, "outbox_backlog", 0), timeout=30)
     finally:
         await kobe.close()
+
+
+async def test_a_consumer_replaced_by_a_wrong_one_is_made_again_and_nothing_is_missed(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """While sapporo is down, someone swaps its pub consumer for one filtered on hakodate only;
+    sapporo notices at start, makes it again from its own position and gets kobe's edits."""
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo, hakodate):
+        await converged([kobe, sapporo, hakodate])
+        await sapporo.stop()
+        nc = await nats.connect(nats_cluster["sapporo"].client_url)
+        try:
+            jsm = nc.jsm()
+            await jsm.delete_consumer("HITODE", "sapporo-pub")
+            await jsm.add_consumer("HITODE", ConsumerConfig(
+                name="sapporo-pub", durable_name="sapporo-pub", filter_subject="hitode.pub.*.hakodate",
+                ack_policy=AckPolicy.EXPLICIT))
+        finally:
+            await nc.close()
+        for i in range(30):
+            await kobe.put("/api/space", {"hours": f"edit {i}"})
+        await sapporo.start()
+        await eventually(lambda: _is(sapporo.space_version("kobe"), 31), timeout=30)
+        await converged([kobe, sapporo, hakodate])
+        assert "not configured as expected" in (sapporo.dir / "node.log").read_text()

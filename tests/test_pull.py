@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import nats
@@ -83,3 +84,22 @@ async def test_a_stopped_server_ends_the_pull_by_silence(nc: NatsClient, nats_se
         await nats_server.kill()
         with pytest.raises(PullEnded, match="no heartbeat"):
             await asyncio.wait_for(waiting, timeout=10)
+
+
+async def test_a_consumer_that_caps_requests_is_asked_for_less(nc: NatsClient) -> None:
+    """A consumer (or a server) that allows 5 messages a request answers a request for 10
+    with 409; the pull asks for 5 from then on and misses nothing."""
+    # nats-py's ConsumerConfig has no max_batch: the plain API request
+    config = {"name": "capped", "durable_name": "capped", "filter_subject": "t.>",
+              "ack_policy": "explicit", "max_batch": 5}
+    reply = await nc.request("$JS.API.CONSUMER.CREATE.T.capped",
+                             json.dumps({"stream_name": "T", "config": config}).encode(), timeout=5)
+    assert "error" not in json.loads(reply.data), reply.data
+    await _publish(nc, 23)
+    got: list[int] = []
+    async with Pull(nc, "$JS.API", "T", "capped", batch=10) as pull:
+        while len(got) < 23:
+            for m in await asyncio.wait_for(pull.take(10), timeout=10):
+                got.append(int(m.data))
+                await m.ack()
+    assert got == list(range(23))
