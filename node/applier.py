@@ -65,6 +65,7 @@ class Applier:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._applying: set[str] = set()
+        self._unacked: set[str] = set()  # consumers with records left unacked (an ack failed)
         self.lag: dict[str, int] = {}
 
     async def __aenter__(self) -> Applier:
@@ -196,7 +197,7 @@ class Applier:
 
     def _idle(self, name: str) -> None:
         """The server has nothing more for this consumer: caught up once nothing is in hand."""
-        if name not in self._applying:
+        if name not in self._applying and name not in self._unacked:
             self.lag[name] = 0
 
     async def _fetch(self, pull: Pull, name: str) -> _Fetched:
@@ -225,11 +226,15 @@ class Applier:
                 self._applying.add(name)
                 try:
                     result = await self._replica.apply(items, {name: last.sequence.stream}, prechecked=prechecked)
+                    self._unacked.discard(name)
                     for m in msgs:  # ack only after the commit
                         try:
                             await m.ack()
                         except (nats.errors.Error, OSError):
-                            break  # redelivered later; applying again is a no-op
+                            # Redelivered after ack_wait; applying again is a no-op.
+                            # Until then the server's heartbeats do not mean caught up.
+                            self._unacked.add(name)
+                            break
                 finally:
                     self._applying.discard(name)
                 if self._on_batch is not None:

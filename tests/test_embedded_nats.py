@@ -14,9 +14,12 @@ from pathlib import Path
 
 import aiohttp
 import nats
+import nats.errors
+import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from node.embedded_nats import EmbeddedNats, NatsCluster, find_binary
 from node.errors import NatsServerError
@@ -31,6 +34,20 @@ async def connected(url: str) -> AsyncIterator[tuple[Client, JetStreamContext]]:
         yield nc, nc.jetstream(timeout=5)
     finally:
         await nc.close()
+
+
+async def publish(js: JetStreamContext, subject: str, data: bytes) -> PubAck:
+    """A stream just made (or a member just back) answers after a moment: "no responders"
+    until its interest has crossed the routes, or no ack while it elects a leader. The
+    relay retries the same way."""
+
+    async def attempt() -> PubAck | None:
+        try:
+            return await js.publish(subject, data)
+        except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError):
+            return None
+
+    return await eventually(attempt, timeout=10)
 
 
 def gone(pid: int) -> bool:
@@ -149,7 +166,7 @@ async def test_three_servers_form_a_cluster_with_an_r3_stream(nats_cluster: Nats
     async with connected(nats_cluster["sapporo"].client_url) as (_, js):
         info = await js.add_stream(name="T", subjects=["t.>"], num_replicas=3)
         assert info.cluster is not None and len(info.cluster.replicas or []) == 2
-        ack = await js.publish("t.x", b"hello")
+        ack = await publish(js, "t.x", b"hello")
     assert ack.stream == "T"
 
 
@@ -159,10 +176,10 @@ async def test_restarting_the_first_member_rejoins_the_cluster(nats_cluster: Nat
     route = first.cluster_url
     async with connected(nats_cluster["hakodate"].client_url) as (_, js):
         await js.add_stream(name="T", subjects=["t.>"], num_replicas=3)
-        await js.publish("t.before", b"1")
+        await publish(js, "t.before", b"1")
         await first.restart()
         assert first.cluster_url == route  # the others still dial this URL
-        await js.publish("t.after", b"2")
+        await publish(js, "t.after", b"2")
 
         async def all_three_current() -> bool:
             info = await js.stream_info("T")
@@ -174,5 +191,5 @@ async def test_restarting_the_first_member_rejoins_the_cluster(nats_cluster: Nat
         await eventually(all_three_current)
     assert await healthz(first) == 200
     async with connected(first.client_url) as (_, js):
-        ack = await js.publish("t.from_kobe", b"3")
+        ack = await publish(js, "t.from_kobe", b"3")
     assert ack.seq == 3
