@@ -147,6 +147,7 @@ class Relay:
 
     BACKOFF_MIN: Final = 0.1
     BACKOFF_MAX: Final = 5.0
+    FLUSH_AFTER: Final = 0.05  # seconds from the first ack to marking it in the outbox
 
     def __init__(
         self,
@@ -175,7 +176,8 @@ class Relay:
         self._stream_gone = False
         self._loops: list[asyncio.Task[None]] = []
         self._backoff = 0.0
-        self._flush_now = asyncio.Event()
+        self._flush_now = asyncio.Event()  # an ack is waiting to be marked
+        self._flush_full = asyncio.Event()  # a batch of them is
 
     def wake(self) -> None:
         """Called after a commit that queued records."""
@@ -272,8 +274,9 @@ class Relay:
         self._acked.append(row.id)
         self._metrics.relay_published.labels(duplicate=str(bool(fut.result().duplicate)).lower()).inc()
         self._metrics.relay_latency.observe(time.monotonic() - sent_at)
+        self._flush_now.set()
         if len(self._acked) >= 256:
-            self._flush_now.set()
+            self._flush_full.set()
 
     def _failed(self, row: _Row, e: BaseException) -> None:
         """Unknown outcome: send the same bytes again later (same msg-id)."""
@@ -296,10 +299,16 @@ class Relay:
                     fut.cancel()
 
     async def _flush_loop(self) -> None:
+        """Acked rows leave the outbox in batches: at 256, or FLUSH_AFTER after the first
+        ack of a spell. An idle relay sleeps without a timer."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_now.wait(), timeout=0.05)
-            self._flush_now.clear()
+            if not self._acked:
+                self._flush_now.clear()
+                await self._flush_now.wait()
+            if len(self._acked) < 256:
+                self._flush_full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush_full.wait(), timeout=self.FLUSH_AFTER)
             await self._flush()
 
     async def _flush(self) -> None:

@@ -178,6 +178,7 @@ class Store:
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._commits = 0
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -230,12 +231,20 @@ class Store:
         checkpoint never blocks it. The writer reuses the WAL from its start once it is
         all copied, and `journal_size_limit` trims the file then."""
         assert self._checkpointer is not None
+        copied = -1  # commits known to be in the database file
         while True:
             await asyncio.sleep(1.0)
+            if self._commits == copied:
+                continue  # nothing new in the WAL: an idle node stays asleep
+            upto = self._commits
             try:
-                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                rows = await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as e:
                 log.debug("store: checkpoint skipped (%s)", e)
+                continue
+            busy, in_wal, done = next(iter(rows), (1, 0, -1))
+            if not busy and in_wal == done:
+                copied = upto  # all of it; until the next commit there is nothing to do
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
         async with conn.execute("PRAGMA user_version") as cur:
@@ -269,6 +278,7 @@ class Store:
                 await conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 await asyncio.shield(conn.execute("COMMIT"))
+                self._commits += 1
             except BaseException as e:
                 if conn.in_transaction:
                     try:
