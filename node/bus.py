@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from types import TracebackType
 from typing import Final
 
@@ -23,6 +24,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 
 from node.errors import BusUnavailable
 from node.metrics import Metrics
+from node.supervisor import forever
 
 __all__ = ["Bus", "BusSettings", "STREAM", "stream_config"]
 
@@ -78,9 +80,10 @@ class Bus:
         self._setup: asyncio.Task[None] | None = None
         self.state = "connecting"
         self._stream_lock = asyncio.Lock()
+        self._refusals: dict[str, float] = {}  # refusal text -> when last logged
 
     async def __aenter__(self) -> Bus:
-        self._task = asyncio.create_task(self._connect(), name="bus-connect")
+        self._task = asyncio.create_task(forever("bus connect", self._connect), name="bus-connect")
         return self
 
     async def __aexit__(
@@ -145,13 +148,16 @@ class Bus:
                 log.info("bus: cannot reach NATS at %s (%s); retrying", ", ".join(s.urls), e)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        try:
+            # The relay bounds its publishes in flight itself. nats-py's own bound for
+            # publish_async loses a slot for good whenever the publish underneath raises
+            # (its future is never settled), so it must be too large to ever stop us.
+            self._js = nc.jetstream(timeout=5, prefix=self.api_prefix, publish_async_max_pending=1 << 30)
+            self._jsm = nc.jsm(timeout=5, prefix=self.api_prefix)  # jsm() takes no domain=
+        except Exception:
+            await nc.close()  # `forever` starts again with a new connection
+            raise
         self._nc = nc
-        opts = {"domain": s.domain} if s.domain else {}
-        # The relay bounds its publishes in flight itself. nats-py's own bound for
-        # publish_async loses a slot for good whenever the publish underneath raises (its
-        # future is never settled), so it must be too large to ever be the one that stops.
-        self._js = nc.jetstream(timeout=5, publish_async_max_pending=1 << 30, **opts)
-        self._jsm = nc.jsm(timeout=5, **opts)
         log.info("bus: connected to %s", nc.connected_url.netloc if nc.connected_url else "?")
         await self._prepare()
 
@@ -205,7 +211,21 @@ class Bus:
             self._setup = asyncio.create_task(self._prepare(), name="bus-prepare")
 
     async def _on_error(self, e: Exception) -> None:
-        log.debug("bus: %s", e)
+        """A refusal by the server is a setup problem the operator must see (nats-py only
+        retries, silently); everything else here is the client's reconnect chatter."""
+        text = str(e)
+        lowered = text.lower()
+        if "authorization violation" in lowered or "authentication" in lowered:
+            why = "check [nats] user, password or creds in config.toml"
+        elif "permissions violation" in lowered:
+            why = "the server's allow-list for this space lacks a subject (deploy/RUNBOOK.md)"
+        else:
+            log.debug("bus: %s", e)
+            return
+        now = time.monotonic()
+        if now - self._refusals.get(text, -3600.0) >= 60:  # once a minute per refusal
+            self._refusals[text] = now
+            log.error("bus: NATS refused us: %s; %s", text.removeprefix("nats: "), why)
 
     async def close(self) -> None:
         """Stop reconnecting; drain briefly, then close (drain raises while reconnecting)."""

@@ -15,18 +15,13 @@ import aiohttp
 import pytest
 
 from tests.eventually import eventually
+from tests.net import free_port
 
 HITODE = [sys.executable, "-m", "node"]
 
 
 def hitode(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*HITODE, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_init_creates_keys_readable_by_the_owner_only(tmp_path: Path) -> None:
