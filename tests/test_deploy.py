@@ -1,13 +1,15 @@
-"""deploy/ holds server configs that nats-server itself accepts."""
+"""deploy/ holds server configs that nats-server accepts, and the region they describe works."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import nats
@@ -19,7 +21,7 @@ from node.bus import stream_config
 from node.embedded_nats import find_binary
 from tests.eventually import eventually
 from tests.net import free_port
-from tests.spaces import Space
+from tests.spaces import HttpError, Space, converged
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
@@ -54,69 +56,123 @@ async def _server(conf: str, path: Path, http: int, env: dict[str, str]) -> Asyn
         await proc.wait()
 
 
-@pytest_asyncio.fixture
-async def region(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
-    """deploy/leaf as shipped, on loopback: the hub (hub.conf, its kobe user and allow-list,
-    plus an admin who plays the hub operator making stream HITODE) and kobe's own server
-    as its leaf (leaf.conf). Yields (hub admin URL, kobe's leaf URL)."""
-    hub_port, hub_leaf, hub_http = free_port(), free_port(), free_port()
-    leaf_port, leaf_http = free_port(), free_port()
-    hub_conf = ((DEPLOY / "leaf" / "hub.conf").read_text()
-                .replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{hub_port}")
+SPACES = ("kobe", "sapporo")
+
+
+def _hub_conf(hub_port: int, hub_leaf: int, hub_http: int, store: Path) -> str:
+    """hub.conf as shipped, on loopback, with kobe's user copied for sapporo (what the hub
+    operator does for each space that joins) and an admin who makes stream HITODE."""
+    conf = (DEPLOY / "leaf" / "hub.conf").read_text()
+    head, rest = conf.split("  users: [\n", 1)
+    kobe_user, tail = rest.split("\n  ]\n", 1)
+    sapporo_user = kobe_user.replace("kobe", "sapporo").replace("KOBE_", "SAPPORO_")
+    conf = f"{head}  users: [\n    {{ user: admin, password: admin }}\n{kobe_user}\n{sapporo_user}\n  ]\n{tail}"
+    return (conf.replace("listen: 0.0.0.0:4222", f"listen: 127.0.0.1:{hub_port}")
                 .replace("http: 127.0.0.1:8222", f"http: 127.0.0.1:{hub_http}")
                 .replace("listen: 0.0.0.0:7422", f"listen: 127.0.0.1:{hub_leaf}")
-                .replace("/var/lib/hitode/hub", str(tmp_path / "hub"))
-                .replace("  users: [\n", "  users: [\n    { user: admin, password: admin }\n", 1))
-    leaf_conf = ((DEPLOY / "leaf" / "leaf.conf").read_text()
-                 .replace("listen: 127.0.0.1:4222", f"listen: 127.0.0.1:{leaf_port}")
-                 .replace("http: 127.0.0.1:8222", f"http: 127.0.0.1:{leaf_http}")
-                 .replace("/var/lib/hitode/nats", str(tmp_path / "leaf")))
-    async with _server(hub_conf, tmp_path / "hub.conf", hub_http, {"KOBE_PASSWORD": "s3cret"}):
-        leaf_env = {"HUB_LEAF_URL": f"nats-leaf://kobe:s3cret@127.0.0.1:{hub_leaf}"}
-        async with _server(leaf_conf, tmp_path / "leaf.conf", leaf_http, leaf_env):
-            yield f"nats://127.0.0.1:{hub_port}", f"nats://127.0.0.1:{leaf_port}"
+                .replace("/var/lib/hitode/hub", str(store)))
 
 
-async def test_a_node_on_its_leaf_does_its_work_with_only_the_hub_allow_list(
-    tmp_path: Path, region: tuple[str, str]
+def _leaf_conf(space: str, port: int, http: int, store: Path) -> str:
+    """leaf.conf as shipped (written for kobe), for `space`, on loopback."""
+    return ((DEPLOY / "leaf" / "leaf.conf").read_text().replace("kobe", space)
+            .replace("listen: 127.0.0.1:4222", f"listen: 127.0.0.1:{port}")
+            .replace("http: 127.0.0.1:8222", f"http: 127.0.0.1:{http}")
+            .replace("/var/lib/hitode/nats", str(store)))
+
+
+@pytest_asyncio.fixture
+async def region(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """deploy/leaf as shipped, on loopback: the hub, and kobe's and sapporo's own servers as
+    its leaves. Yields the URLs: "hub" (for the admin) and one per space (its leaf)."""
+    hub_port, hub_leaf, hub_http = free_port(), free_port(), free_port()
+    secrets = {"KOBE_PASSWORD": "kobe-s3cret", "SAPPORO_PASSWORD": "sapporo-s3cret"}
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(_server(
+            _hub_conf(hub_port, hub_leaf, hub_http, tmp_path / "hub"), tmp_path / "hub.conf", hub_http, secrets))
+        urls = {"hub": f"nats://127.0.0.1:{hub_port}"}
+        for space in SPACES:
+            port, http = free_port(), free_port()
+            env = {"HUB_LEAF_URL": f"nats-leaf://{space}:{space}-s3cret@127.0.0.1:{hub_leaf}"}
+            await stack.enter_async_context(_server(
+                _leaf_conf(space, port, http, tmp_path / f"leaf-{space}"), tmp_path / f"leaf-{space}.conf", http, env))
+            urls[space] = f"nats://127.0.0.1:{port}"
+        yield urls
+
+
+async def test_two_spaces_on_their_own_leaves_federate_with_only_the_hub_allow_list(
+    tmp_path: Path, region: dict[str, str]
 ) -> None:
-    """Kobe's node talks to its own leaf server (domain hub), which reaches the hub as user
-    `kobe` with only the rights hub.conf grants: the node publishes, makes its consumers
-    (again, when one was changed by hand), consumes and acks, and nothing is refused."""
-    hub, leaf = region
-    admin = await nats.connect(hub, user="admin", password="admin")
+    """Kobe and sapporo each run a leaf of the hub (domain hub) whose hub user has only the
+    rights hub.conf grants. They publish and consume through the hub's stream, see each
+    other online, exchange a sealed note, repair a record lost from the stream over RPC
+    across the leaves, and kobe makes again a consumer someone changed by hand. Nothing
+    is refused."""
+    admin = await nats.connect(region["hub"], user="admin", password="admin")
     try:
         jsm = admin.jsm()
-        await jsm.add_stream(dataclasses.replace(
-            stream_config(1), subjects=["hitode.pub.*.kobe", "hitode.dm.*.*.kobe"]))
+        await jsm.add_stream(dataclasses.replace(stream_config(1), subjects=[
+            s for space in SPACES for s in (f"hitode.pub.*.{space}", f"hitode.dm.*.*.{space}")]))
         await jsm.add_consumer("HITODE", ConsumerConfig(
             name="kobe-pub", durable_name="kobe-pub", filter_subject="hitode.pub.*.nobody",
             ack_policy=AckPolicy.EXPLICIT))
-
-        kobe = Space(tmp_path / "kobe", "kobe", leaf)
-        cfg = kobe.dir / "config.toml"
-        cfg.write_text(cfg.read_text().replace('domain = ""', 'domain = "hub"'))
-        await kobe.start()
+        kobe, sapporo = (Space(tmp_path / s, s, region[s]) for s in SPACES)
+        for space in (kobe, sapporo):
+            cfg = space.dir / "config.toml"
+            cfg.write_text(cfg.read_text().replace('domain = ""', 'domain = "hub"'))
+        await asyncio.gather(kobe.start(), sapporo.start())
         try:
-            await eventually(lambda: _bus(kobe, "connected"), timeout=20)
+            await converged([kobe, sapporo])
+            await eventually(lambda: _online(kobe, "sapporo"), timeout=20)
+            await eventually(lambda: _online(sapporo, "kobe"), timeout=20)
+
             await kobe.put("/api/space", {"hours": "9-21"})
-            await eventually(lambda: _backlog_zero(kobe), timeout=20)
-            last = await jsm.get_last_msg("HITODE", "hitode.pub.space.kobe")
-            assert last.data  # kobe's own record, on the hub's stream
+            await eventually(lambda: _hours(sapporo, "9-21"), timeout=20)
+            await kobe.post("/api/notes", {"to": "sapporo", "text": "shared lunch on Friday?"})
+            await eventually(lambda: _note(sapporo, "shared lunch on Friday?"), timeout=20)
 
-            async def consumed() -> bool:
-                info = await jsm.consumer_info("HITODE", "kobe-pub")
-                return (info.config.filter_subject == "hitode.pub.>"
-                        and info.ack_floor is not None and info.ack_floor.stream_seq == last.seq)
+            # A record lost from the hub's stream while sapporo is down comes back over RPC.
+            await sapporo.stop()
+            await kobe.put("/api/space", {"hours": "lost from the stream"})
+            lost = await eventually(lambda: _last(jsm, "hitode.pub.space.kobe", "lost from the stream"))
+            assert await jsm.delete_msg("HITODE", lost)
+            await kobe.put("/api/space", {"hours": "after"})
+            await sapporo.start()
+            await eventually(lambda: _hours(sapporo, "after"), timeout=30)
+            await converged([kobe, sapporo])
+            assert 'hitode_sync_requests_total{outcome="repaired"}' in await sapporo.get("/metrics")
 
-            await eventually(consumed, timeout=20)
-            assert (await jsm.consumer_info("HITODE", "kobe-dm")).config.filter_subject == "hitode.dm.kobe.>"
+            info = await jsm.consumer_info("HITODE", "kobe-pub")
+            assert info.config.filter_subject == "hitode.pub.>"
         finally:
-            await kobe.close()
-        log = (kobe.dir / "node.log").read_text()
-        assert "refused" not in log.lower(), log
+            await asyncio.gather(kobe.close(), sapporo.close())
+        for space in (kobe, sapporo):
+            log = (space.dir / "node.log").read_text()
+            assert "refused" not in log.lower() and "cannot bind" not in log, log
     finally:
         await admin.close()
+
+
+async def _online(space: Space, other: str) -> bool:
+    listed = (await space.get("/api/spaces"))["spaces"]
+    return any(s["id"] == other and s.get("online") for s in listed)
+
+
+async def _hours(space: Space, want: str) -> bool:
+    try:
+        return bool((await space.get("/api/spaces/kobe"))["hours"] == want)
+    except HttpError:
+        return False
+
+
+async def _note(space: Space, text: str) -> bool:
+    return any(n["text"] == text for n in (await space.get("/api/notes"))["notes"])
+
+
+async def _last(jsm: Any, subject: str, marker: str) -> int | None:
+    """The stream sequence of the last record on `subject` once it is the one holding `marker`."""
+    msg = await jsm.get_last_msg("HITODE", subject)
+    return int(msg.seq) if msg.data and marker.encode() in msg.data else None
 
 
 async def _bus(space: Space, state: str) -> bool:
