@@ -255,8 +255,10 @@ class Store:
                 f"{self.path} was written by a newer hitode (schema {current}, "
                 f"this one knows {len(MIGRATIONS)})"
             )
+        if current < len(MIGRATIONS):
+            log.info("store: %s %s schema %d", self.path.name,
+                     "created at" if current == 0 else f"migrating from schema {current} to", len(MIGRATIONS))
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            log.info("store: migrating %s to schema %d", self.path.name, number)
             await conn.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
             )

@@ -200,3 +200,25 @@ async def test_sapporo_s_server_is_killed_mid_stream_and_every_edit_arrives_once
 
 async def _at_least(value: object, want: int) -> bool:
     return ((await value) or 0) >= want  # type: ignore[misc,operator]
+
+
+async def test_sapporo_killed_in_the_middle_of_a_burst_catches_up_quickly(
+    tmp_path: Path, nats_cluster: NatsCluster
+) -> None:
+    """Kobe sends 300 edits in a burst; sapporo is SIGKILLed while applying them (records
+    delivered to it but not acked, which the server redelivers only after its 30 s ack
+    wait) and restarted: kobe's presence tells it what it lacks and it repairs them over
+    sync well before that."""
+    import asyncio
+
+    async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo, hakodate):
+        await converged([kobe, sapporo, hakodate])
+        await sapporo.kill()
+        await asyncio.gather(*(kobe.put("/api/space", {"hours": f"edit {i}"}) for i in range(300)))
+        await eventually(lambda: _is(hakodate.space_version("kobe"), 301), timeout=30)
+        await sapporo.start()
+        await eventually(lambda: _at_least(sapporo.space_version("kobe"), 2), timeout=30, interval=0.001)
+        await sapporo.kill()  # in the middle of catching up
+        await sapporo.start()
+        await eventually(lambda: _is(sapporo.space_version("kobe"), 301), timeout=25)  # < the ack wait
+        await converged([kobe, sapporo, hakodate])
