@@ -371,7 +371,7 @@ async def run_nodes(cluster: Any, spaces: dict[str, Space], n: int, res: Results
                 say(f"node:   {s.name} counters since start: {line}")
                 res.notes.append(f"{s.name} after the throughput run: {line}")
             res.notes.append(f"every node's pub consumer had consumed the whole stream {t_q - t_end:.1f}s"
-                             f" after the receivers held all N (kobe verifies its own {n} as duplicates)")
+                             f" after the receivers held all N (kobe takes its own {n} back as duplicates, unverified)")
 
             say(f"latency: PUT /api/space at kobe paced at {args.rate:.0f}/s (open loop, at most"
                 f" {PACED_IN_FLIGHT} in flight) for {args.paced_seconds:.0f}s")
