@@ -160,6 +160,7 @@ class Applier:
                 ),
             )
             log.info("applier: created consumer %s from stream seq %d", name, pos + 1)
+            self._unacked.discard(name)  # a new consumer has nothing left unacked
         return Pull(
             self._bus.nc, self._bus.api_prefix, STREAM, name, batch=self._batch,
             on_idle=lambda: self._idle(name),

@@ -80,7 +80,7 @@ class Bus:
         self._setup: asyncio.Task[None] | None = None
         self.state = "connecting"
         self._stream_lock = asyncio.Lock()
-        self._refusals: dict[str, float] = {}  # refusal text -> when last logged
+        self._refusals: dict[str, float] = {}  # kind of refusal -> when last logged
 
     async def __aenter__(self) -> Bus:
         self._task = asyncio.create_task(forever("bus connect", self._connect), name="bus-connect")
@@ -222,9 +222,11 @@ class Bus:
         else:
             log.debug("bus: %s", e)
             return
+        # Once a minute per kind of refusal: a subject in the text (an ack subject, an
+        # inbox) differs for every message and would make each one a new line.
         now = time.monotonic()
-        if now - self._refusals.get(text, -3600.0) >= 60:  # once a minute per refusal
-            self._refusals[text] = now
+        if now - self._refusals.get(why, -3600.0) >= 60:
+            self._refusals[why] = now
             log.error("bus: NATS refused us: %s; %s", text.removeprefix("nats: "), why)
 
     async def close(self) -> None:

@@ -276,10 +276,12 @@ async def mine(store: Store, me: str, *, secret: bytes | None, event_id: str | N
         # Our own cancel stands at once, and so does the host calling the event off;
         # otherwise the host's last word, if it answers this version of the RSVP (an
         # answer to an earlier sign-up or cancel is old news: the host has not decided yet).
-        if rsvp.status == "cancelled" or (told is not None and told.reason == EVENT_CANCELLED):
+        if rsvp.status == "cancelled":
             status = "cancelled"
         elif told is not None and 0 < told.answers < rsvp.version:
-            status = "requested"
+            status = "requested"  # e.g. signed up again after the event came back
+        elif told is not None and told.reason == EVENT_CANCELLED:
+            status = "cancelled"
         elif told is not None and told.status in ("confirmed", "waitlisted", "refused"):
             status = told.status
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 __all__ = ["forever"]
@@ -20,12 +21,15 @@ async def forever(name: str, body: Callable[[], Awaitable[None]], *, max_delay: 
     """Run `body` until it returns; restart it after any exception but cancellation."""
     delay = 0.5
     while True:
+        started = time.monotonic()
         try:
             await body()
             return
         except asyncio.CancelledError:
             raise
         except Exception:
+            if time.monotonic() - started > max_delay:
+                delay = 0.5  # it ran well for a while: this is a new spell of trouble
             log.exception("%s failed; starting it again in %.1fs", name, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)

@@ -157,3 +157,46 @@ async def test_an_event_the_operator_cancelled_stays_cancelled_and_one_the_feed_
         polled = (await kobe.post("/api/feeds/poll", {}))["feeds"][0]
         assert (polled["created"], polled["updated"], polled["cancelled"]) == (0, 1, 0)
         assert await _titles(kobe) == ["Jelly (2F)", "Lunch"]
+
+
+async def test_a_member_signs_up_again_for_an_event_the_feed_brought_back(
+    tmp_path: Path, nats_cluster: NatsCluster, feed: Feed
+) -> None:
+    """Sapporo's Aiko holds a seat at kobe's imported talk; the feed drops it (called off:
+    sapporo is told) and lists it again. With kobe down Aiko signs up anew: sapporo shows
+    "requested", not the old "cancelled"; once kobe is back, "confirmed"."""
+    feed.body = calendar(vevent("t@kobe", "Talk", 13))
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo):
+        await kobe.post("/api/feeds", {"url": feed.url})
+        talk = (await kobe.get("/api/events?space=kobe", auth=False))["events"][0]["id"]
+        await eventually(lambda: sapporo.space_version("kobe"))
+        await eventually(lambda: _listed(sapporo, talk))
+        aiko = (await sapporo.post("/api/members", {"name": "Aiko", "share_name": True}))["id"]
+        await sapporo.post(f"/api/events/{talk}/rsvps", {"member": aiko})
+        await eventually(lambda: _rsvp_is(sapporo, talk, "confirmed"))
+
+        feed.body = calendar(vevent("x@kobe", "Another", 9))
+        await kobe.post("/api/feeds/poll", {})
+        await eventually(lambda: _rsvp_is(sapporo, talk, "cancelled"))
+        feed.body = calendar(vevent("t@kobe", "Talk", 13), vevent("x@kobe", "Another", 9))
+        await kobe.post("/api/feeds/poll", {})
+        await eventually(lambda: _listed(sapporo, talk, status="updated"))
+
+        await kobe.kill()
+        again = await sapporo.post(f"/api/events/{talk}/rsvps", {"member": aiko})
+        assert again["status"] == "requested"
+        await kobe.start()
+        await eventually(lambda: _rsvp_is(sapporo, talk, "confirmed"), timeout=30)
+
+
+async def _listed(space: Space, event_id: str, status: str | None = None) -> bool:
+    try:
+        e = await space.get(f"/api/events/{event_id}", auth=False)
+    except HttpError:
+        return False
+    return status is None or e["status"] == status
+
+
+async def _rsvp_is(space: Space, event_id: str, want: str) -> bool:
+    e = await space.get(f"/api/events/{event_id}")
+    return [r["status"] for r in e.get("rsvps", [])] == [want]
