@@ -217,6 +217,8 @@ class Bus:
         lowered = text.lower()
         if "authorization violation" in lowered or "authentication" in lowered:
             why = "check [nats] user, password or creds in config.toml"
+            if not self._ready.is_set():
+                self.state = "refused"  # /healthz says why nothing moves
         elif "permissions violation" in lowered:
             why = "the server's allow-list for this space lacks a subject (deploy/RUNBOOK.md)"
         else:

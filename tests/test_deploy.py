@@ -153,6 +153,25 @@ async def test_two_spaces_on_their_own_leaves_federate_with_only_the_hub_allow_l
         await admin.close()
 
 
+async def test_a_node_with_a_wrong_hub_password_says_so(tmp_path: Path, region: dict[str, str]) -> None:
+    """A space whose config has the wrong password for its hub user is told plainly: /healthz
+    says `refused`, the log names the config keys, and the node still serves its operator."""
+    kobe = Space(tmp_path / "kobe", "kobe", region["hub"])
+    cfg = kobe.dir / "config.toml"
+    cfg.write_text(cfg.read_text().replace('domain = ""', 'domain = "hub"')
+                   .replace('user = ""', 'user = "kobe"').replace('password = ""', 'password = "not-it"'))
+    await kobe.start()
+    try:
+        await eventually(lambda: _bus(kobe, "refused"), timeout=20)
+        await kobe.put("/api/space", {"hours": "9-18"})  # waits in the outbox
+        assert (await kobe.get("/api/spaces/kobe"))["hours"] == "9-18"
+    finally:
+        await kobe.close()
+    log = (kobe.dir / "node.log").read_text()
+    assert "NATS refused us" in log and "[nats] user, password or creds" in log, log
+    assert log.count("NATS refused us") == 1  # not once per attempt
+
+
 async def _online(space: Space, other: str) -> bool:
     listed = (await space.get("/api/spaces"))["spaces"]
     return any(s["id"] == other and s.get("online") for s in listed)
