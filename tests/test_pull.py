@@ -51,9 +51,9 @@ async def test_every_message_arrives_once_in_order_past_max_ack_pending(nc: Nats
 
 
 async def test_a_message_published_later_wakes_a_waiting_take(nc: NatsClient) -> None:
-    async with Pull(nc, "$JS.API", "T", "c", batch=10, heartbeat=0.5) as pull:
+    async with Pull(nc, "$JS.API", "T", "c", batch=10, heartbeat=1.0) as pull:
         waiting = asyncio.create_task(pull.take(10))
-        await asyncio.sleep(1.2)  # two heartbeats: still waiting, not ended
+        await asyncio.sleep(1.5)  # heartbeats keep it waiting, not ended (silence is 3 s)
         assert not waiting.done()
         await _publish(nc, 1)
         msgs = await asyncio.wait_for(waiting, timeout=5)
