@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.eventually import eventually
-from tests.net import free_port
+from tests.net import free_port, taken_port
 
 HITODE = [sys.executable, "-m", "node"]
 
@@ -74,10 +73,7 @@ def test_a_bad_config_names_the_key_and_exits_2(tmp_path: Path, old: str, new: s
 
 def test_an_http_port_in_use_is_named(tmp_path: Path) -> None:
     """A node whose HTTP port is taken says which port, and stops its nats-server."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         d = tmp_path / "kobe"
         hitode("init", "--dir", str(d), "--space", "kobe", "--name", "K", "--http-port", str(port))
         r = hitode("run", "--dir", str(d))
@@ -87,10 +83,7 @@ def test_an_http_port_in_use_is_named(tmp_path: Path) -> None:
 
 def test_a_nats_server_that_will_not_start_shows_its_log(tmp_path: Path) -> None:
     """The embedded server's client port is taken: the error carries the tail of its log."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         d = tmp_path / "kobe"
         hitode("init", "--dir", str(d), "--space", "kobe", "--name", "K", "--http-port", "0")
         cfg = d / "config.toml"
