@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.eventually import eventually
-from tests.net import free_port, taken_port
+from tests.net import free_run, taken_port
 
 HITODE = [sys.executable, "-m", "node"]
 
@@ -143,7 +143,7 @@ def _leftover_servers(base: Path) -> list[str]:
 async def test_demo_starts_three_spaces_and_stops_cleanly_twice(tmp_path: Path) -> None:
     """`hitode demo` serves three dashboards in one cluster; Ctrl-C stops it all; a second run works."""
     base = tmp_path / "demo"
-    port = free_port()
+    port = free_run(3)  # the demo takes port, port + 1 and port + 2
     out = await _run_demo(base, port, signal.SIGINT)
     for space in ("kobe", "sapporo", "hakodate"):
         assert space in out
