@@ -1,15 +1,18 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Both install exact versions with hashes from requirements.lock; `make lock` refreshes
+# the lock from the lower bounds in pyproject.toml.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: demo test bench typecheck clean
+.PHONY: demo test bench typecheck lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,6 +26,12 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/propagation.py
+
+# The build backend is locked too: the project installs with --no-build-isolation.
+lock: $(STAMP)
+	$(BIN)/pip install --quiet 'uv>=0.4'
+	printf 'setuptools>=68\nwheel\n' | $(BIN)/uv pip compile pyproject.toml - --extra test \
+		--generate-hashes --universal --python-version 3.11 --no-header --quiet -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) .hitode-demo

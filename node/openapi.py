@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from node.http import ROUTES
+from schemas.asyncapi import clean_descriptions
 
 __all__ = ["document"]
 
@@ -18,6 +19,7 @@ def document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         bodies, ref_template="#/components/schemas/{name}"
     )
+    components = clean_descriptions(components)
     error = {
         "description": "An error naming the field when one is at fault",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -6,6 +6,7 @@ committed file differs from what the Structs say, so the contract cannot drift s
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from schemas.note import Sealed
 from schemas.records import DM_KINDS, PUB_KINDS
 from schemas.rpc import Presence, SignedCall, SyncReply, SyncRequest
 
-__all__ = ["document", "PATH"]
+__all__ = ["document", "PATH", "clean_descriptions"]
 
 PATH: Final = Path(__file__).with_name("asyncapi.json")
 
@@ -27,6 +28,7 @@ def document() -> dict[str, Any]:
     types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence,
                         *PUB_KINDS.values(), *DM_KINDS.values()]
     _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    schemas = clean_descriptions(schemas)
     channels: dict[str, Any] = {}
     messages: dict[str, Any] = {}
 
@@ -83,6 +85,22 @@ def document() -> dict[str, Any]:
         "channels": channels,
         "components": {"schemas": schemas, "messages": messages},
     }
+
+
+def clean_descriptions(node: Any) -> Any:
+    """Every `description` taken from a docstring, cleaned here (`inspect.cleandoc`).
+
+    msgspec 0.22 stripped docstring indentation and 0.23 keeps it; the generated contract
+    must not depend on which one is installed.
+    """
+    if isinstance(node, dict):
+        return {
+            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else clean_descriptions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [clean_descriptions(v) for v in node]
+    return node
 
 
 def render() -> str:
