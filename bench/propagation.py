@@ -83,8 +83,8 @@ class Space:
     """One node as `python -m node run --dir D`, as tests/spaces.py runs it."""
 
     def __init__(self, work: Path, name: str, url: str) -> None:
-        from node.cli import init_space
-        from node.identity import read_token
+        from node.app.cli import init_space
+        from node.federation.identity import read_token
 
         self.name, self.dir = name, work / name
         init_space(self.dir, space=name, name=f"{name.title()} Coworking", http_port=0,
@@ -95,7 +95,7 @@ class Space:
 
     @property
     def db(self) -> Path:
-        from node.runtime import DB_FILE
+        from node.app.node import DB_FILE
 
         return self.dir / DB_FILE
 
@@ -154,10 +154,10 @@ async def prefill(data_dir: Path, n: int) -> int:
     """Sign and queue versions 1..n of the space's profile with the node's own
     outbox.append while its node is not running; return the envelope size in bytes."""
     from node.config import load_config
-    from node.directory import KIND, profile_from_config
-    from node.identity import Identity
-    from node.outbox import append
-    from node.runtime import DB_FILE
+    from node.federation.directory import KIND, profile_from_config
+    from node.federation.identity import Identity
+    from node.federation.outbox import append
+    from node.app.node import DB_FILE
     from node.store import Store
 
     config = load_config(data_dir)
@@ -503,8 +503,8 @@ def report(res: Results, args: argparse.Namespace) -> None:
 
 
 async def bench(args: argparse.Namespace) -> Results:
-    from node.bus import stream_config
-    from node.embedded_nats import NatsCluster
+    from node.bus.connection import stream_config
+    from node.bus.embedded import NatsCluster
 
     res = Results(n=args.records)
     task = asyncio.current_task()

@@ -2,6 +2,6 @@
 
 import sys
 
-from node.cli import main
+from node.app.cli import main
 
 sys.exit(main())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from node.embedded_nats import EmbeddedNats, NatsCluster
+from node.bus.embedded import EmbeddedNats, NatsCluster
 
 CLUSTER_NAMES = ["kobe", "sapporo", "hakodate"]
 

@@ -15,8 +15,8 @@ import msgspec
 import nats.js
 from nats.js.api import Header as NatsHeader
 
-from node.identity import Identity
-from node.outbox import new_id
+from node.federation.identity import Identity
+from node.federation.outbox import new_id
 from schemas.envelope import DOMAIN_TAG, PUB, Envelope, Header, Signed, envelope_hash
 from schemas.note import Note, Sealed
 from schemas.records import encode_body

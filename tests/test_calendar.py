@@ -7,7 +7,7 @@ import datetime as dt
 import icalendar
 from msgspec.structs import replace
 
-from node.calendar import PRODID, render, render_one
+from node.events.calendar import PRODID, render, render_one
 from schemas.event import Event, Place
 
 UTC = dt.UTC

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node.http import ROUTES
-from node.openapi import document as openapi
+from node.web.app import ROUTES
+from node.web.openapi import document as openapi
 from schemas.asyncapi import PATH, render
 
 

@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from node.embedded_nats import EmbeddedNats, NatsCluster, find_binary
+from node.bus.embedded import EmbeddedNats, NatsCluster, find_binary
 from node.errors import NatsServerError
 from tests.eventually import eventually
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.embedded_nats import NatsCluster
+from node.bus.embedded import NatsCluster
 from tests.eventually import eventually
 from tests.spaces import Space, converged, spaces_for
 
@@ -120,7 +120,7 @@ async def test_a_node_whose_server_is_not_there_yet_serves_and_queues(tmp_path: 
     """Kobe starts while its NATS server is down: HTTP answers, an edit is queued, and goes out once the server starts."""
     import socket
 
-    from node.embedded_nats import EmbeddedNats
+    from node.bus.embedded import EmbeddedNats
     from tests.spaces import Space
 
     with socket.socket() as s:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from msgspec.structs import replace
 
 from node.errors import BadInput
-from node.feeds import FeedEvent, fetch, parse, plan, record_id, to_event
+from node.events.feeds import FeedEvent, fetch, parse, plan, record_id, to_event
 from schemas.event import Event, Place
 
 UTC = dt.UTC

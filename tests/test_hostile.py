@@ -22,9 +22,9 @@ import nats
 import nats.js
 import pytest_asyncio
 
-from node.embedded_nats import EmbeddedNats
-from node.identity import Identity
-from node.outbox import new_id
+from node.bus.embedded import EmbeddedNats
+from node.federation.identity import Identity
+from node.federation.outbox import new_id
 from schemas.envelope import DOMAIN_TAG, Envelope, Header, Signed, envelope_hash
 from schemas.note import Sealed
 from tests.eventually import eventually

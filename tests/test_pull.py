@@ -13,8 +13,8 @@ import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from node.embedded_nats import EmbeddedNats
-from node.pull import Pull, PullEnded
+from node.bus.embedded import EmbeddedNats
+from node.bus.pull import Pull, PullEnded
 
 
 @pytest_asyncio.fixture

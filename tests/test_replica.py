@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from node import outbox
-from node.directory import profile_from_config
+from node.federation import outbox
+from node.federation.directory import profile_from_config
 from node.config import Config, SpaceSection
-from node.identity import Identity
+from node.federation.identity import Identity
 from node.metrics import Metrics
-from node.replica import Incoming, Replica
+from node.federation.replica import Incoming, Replica
 from node.store import Store
 from schemas.note import Note
 

@@ -13,16 +13,18 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from node import events, members, rsvps
-from node.calendar import render, render_one
+from node.events import rules as events
+from node.members import rules as members
+from node.events import rsvps
+from node.events.calendar import render, render_one
 from node.errors import Forbidden, bad_input_from
-from node.outbox import new_id
-from node.payload import decode_body, json_response, token_ok
+from node.federation.outbox import new_id
+from node.web.payload import decode_body, json_response, token_ok
 from schemas.event import EventInput, EventPatch, RsvpInput
 from schemas.member import MemberInput, MemberPatch
 
 if TYPE_CHECKING:
-    from node.runtime import Node
+    from node.app.node import Node
 
 __all__ = [
     "list_events", "post_event", "get_event", "get_event_ics", "patch_event", "cancel_event",

@@ -19,10 +19,13 @@ from typing import Any, Final, Literal, NamedTuple
 import aiosqlite
 import msgspec
 
-from node import events, members, outbox, records
+from node.events import rules as events
+from node.members import rules as members
+from node.federation import outbox
+from node.federation import records
 from node.errors import Conflict, NotFound
-from node.identity import Identity
-from node.intake import Rejection
+from node.federation.identity import Identity
+from node.federation.intake import Rejection
 from node.store import Store
 from schemas.envelope import Header
 from schemas.event import Event, Rsvp, RsvpInput, RsvpStatus

@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgspec
 
 from node.errors import NotFound
-from node.identity import write_secret
+from node.federation.identity import write_secret
 from node.store import Store
 from schemas.member import MemberInput, MemberPatch
 

@@ -22,11 +22,11 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 
-from node.bus import Bus
+from node.bus.connection import Bus
 from node.errors import Rejected
-from node.identity import Identity, open_call, sign_call
+from node.federation.identity import Identity, open_call, sign_call
 from node.metrics import Metrics
-from node.replica import Incoming, Replica
+from node.federation.replica import Incoming, Replica
 from node.store import Store
 from node.supervisor import forever
 from schemas.envelope import PUB

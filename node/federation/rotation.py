@@ -13,8 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from node import outbox, records
-from node.identity import BOX_FILE, SIGNING_FILE, Identity
+from node.federation import outbox
+from node.federation import records
+from node.federation.identity import BOX_FILE, SIGNING_FILE, Identity
 from node.store import Store
 from schemas.space import KeyRotation
 

@@ -20,11 +20,12 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 
-from node import outbox, records
-from node.bus import Bus
+from node.federation import outbox
+from node.federation import records
+from node.bus.connection import Bus
 from node.config import Config
 from node.errors import NotFound, Rejected
-from node.identity import Identity, open_call, sign_call
+from node.federation.identity import Identity, open_call, sign_call
 from node.store import Store
 from node.supervisor import forever
 from schemas.envelope import PUB

@@ -22,11 +22,11 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from node.bus import STREAM, Bus
+from node.bus.connection import STREAM, Bus
 from node.metrics import Metrics
-from node.intake import Rejection, Verified
-from node.pull import Pull, PullEnded
-from node.replica import BatchResult, Incoming, Replica
+from node.federation.intake import Rejection, Verified
+from node.bus.pull import Pull, PullEnded
+from node.federation.replica import BatchResult, Incoming, Replica
 from node.store import Store
 
 __all__ = ["Applier", "consumer_names"]

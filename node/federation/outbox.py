@@ -26,10 +26,10 @@ import uuid6
 from nats.js.api import Header as NatsHeader
 from nats.js.api import PubAck
 
-from node import records
-from node.bus import Bus
+from node.federation import records
+from node.bus.connection import Bus
 from node.errors import Conflict, HitodeError, TooLarge, bad_input_from
-from node.identity import Identity
+from node.federation.identity import Identity
 from node.metrics import Metrics
 from node.store import Store
 from node.supervisor import forever

@@ -17,12 +17,14 @@ from typing import Final
 
 import msgspec
 
-from node.cli import init_space, run_until_signal
+from node.app.cli import init_space, run_until_signal
 from node.config import CONFIG_FILE, load_config
-from node.embedded_nats import NatsCluster
-from node.runtime import Node
-from node import events, members, rsvps
-from node.outbox import new_id
+from node.bus.embedded import NatsCluster
+from node.app.node import Node
+from node.events import rules as events
+from node.members import rules as members
+from node.events import rsvps
+from node.federation.outbox import new_id
 from schemas.event import EventInput, PlaceInput, RsvpInput
 from schemas.member import MemberInput
 from schemas.note import NoteInput
@@ -149,7 +151,7 @@ async def _seed(nodes: list[Node]) -> None:
     if not await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'note' LIMIT 1"):
         for _ in range(100):  # wait until kobe sees sapporo's profile (its box key)
             if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'space' AND author = 'sapporo'"):
-                from node import notes
+                from node.notes import rules as notes
 
                 await notes.send(kobe.store, kobe.ident, NoteInput(
                     to="sapporo", subject="来月の同時開催Jelly / Joint Jelly next month",

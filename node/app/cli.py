@@ -19,9 +19,9 @@ import msgspec
 
 from node.config import CONFIG_FILE, Config, load_config, write_config
 from node.errors import ConfigError, HitodeError
-from node.identity import BOX_FILE, SIGNING_FILE, Identity
-from node import rotation
-from node.runtime import DB_FILE, RUN_FILE, Node
+from node.federation.identity import BOX_FILE, SIGNING_FILE, Identity
+from node.federation import rotation
+from node.app.node import DB_FILE, RUN_FILE, Node
 from node.store import Store
 
 __all__ = ["main", "init_space", "run_until_signal"]
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_rotate(args.dir))
             print("hitode: new keys are in place; start the node and its peers will follow the rotation")
         elif args.command == "demo":
-            from node.demo import run_demo
+            from node.app.demo import run_demo
 
             asyncio.run(run_demo(args.dir, args.base_port))
     except ConfigError as e:

@@ -16,9 +16,10 @@ from typing import Any, Final
 import aiosqlite
 import msgspec
 
-from node import outbox, records
+from node.federation import outbox
+from node.federation import records
 from node.errors import BadInput, Conflict, NotFound
-from node.identity import Identity
+from node.federation.identity import Identity
 from node.store import Store
 from schemas.event import Event, EventInput, EventPatch
 

@@ -13,7 +13,7 @@ from typing import Final
 
 import msgspec
 
-from node.identity import verify
+from node.federation.identity import verify
 from schemas.envelope import DOMAIN_TAG, MAX_ENVELOPE_BYTES, Envelope, Header, Signed, envelope_hash
 
 __all__ = ["Verified", "Rejection", "check"]

@@ -11,9 +11,10 @@ from typing import Any
 
 import msgspec
 
-from node import outbox, records
+from node.federation import outbox
+from node.federation import records
 from node.errors import BadInput, NotFound
-from node.identity import Identity
+from node.federation.identity import Identity
 from node.store import Store
 from schemas.note import Note, NoteInput
 from schemas.space import SpaceProfile

@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from aiohttp import web
 
-from node import api, notes, records
+from node.events import routes as api
+from node.notes import rules as notes
+from node.federation import records
 from node.errors import HitodeError
-from node.payload import authorize, decode_body, json_response, token_ok
+from node.web.payload import authorize, decode_body, json_response, token_ok
 from schemas.event import EventInput, EventPatch, RsvpInput
 from schemas.member import MemberInput, MemberPatch
 from schemas.note import NoteInput
 from schemas.space import ProfileEdit
 
 if TYPE_CHECKING:
-    from node.runtime import Node
+    from node.app.node import Node
 
 __all__ = ["Route", "ROUTES", "make_app", "token_ok", "decode_body"]
 
@@ -58,7 +60,7 @@ async def metrics(node: Node, request: web.Request) -> web.Response:
 
 
 async def openapi(node: Node, request: web.Request) -> web.Response:
-    from node.openapi import document
+    from node.web.openapi import document
 
     return json_response(document())
 

@@ -12,10 +12,10 @@ from typing import Final
 
 import msgspec
 
-from node import events
+from node.events import rules as events
 from node.errors import BadInput, Rejected
-from node.identity import Identity
-from node.intake import Rejection, Verified
+from node.federation.identity import Identity
+from node.federation.intake import Rejection, Verified
 from schemas.event import Event
 from schemas.note import Sealed
 from schemas.records import DM_KINDS, KINDS, decode_body

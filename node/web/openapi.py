@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from node.http import ROUTES
+from node.web.app import ROUTES
 from schemas.asyncapi import clean_descriptions
 
 __all__ = ["document"]

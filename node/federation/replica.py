@@ -28,11 +28,11 @@ from typing import Any, Final
 import aiosqlite
 import msgspec
 
-from node import records
-from node.content import open_body
+from node.federation import records
+from node.federation.content import open_body
 from node.errors import StoreError
-from node.identity import Identity
-from node.intake import Rejection, Verified, check, subject_author
+from node.federation.identity import Identity
+from node.federation.intake import Rejection, Verified, check, subject_author
 from node.metrics import Metrics
 from node.store import Store
 from schemas.envelope import DOMAIN_TAG, Envelope, Header, Signed, envelope_hash

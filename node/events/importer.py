@@ -21,9 +21,12 @@ import aiohttp
 import msgspec
 import yarl
 
-from node import events, feeds, records, rsvps
+from node.events import rules as events
+from node.events import feeds
+from node.federation import records
+from node.events import rsvps
 from node.errors import BadInput
-from node.identity import Identity
+from node.federation.identity import Identity
 from node.store import Store
 from node.supervisor import forever
 from schemas.event import Event

@@ -18,21 +18,23 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from node.applier import Applier
-from node.bus import Bus, BusSettings
+from node.federation.applier import Applier
+from node.bus.connection import Bus, BusSettings
 from node.config import Config
-from node.directory import Directory
-from node.embedded_nats import EmbeddedNats
+from node.federation.directory import Directory
+from node.bus.embedded import EmbeddedNats
 from node.errors import ConfigError
-from node.http import make_app
-from node.identity import Identity, read_token
-from node.importer import Importer
-from node import members, rotation, rsvps
+from node.web.app import make_app
+from node.federation.identity import Identity, read_token
+from node.events.importer import Importer
+from node.members import rules as members
+from node.federation import rotation
+from node.events import rsvps
 from node.metrics import Metrics
-from node.outbox import Relay
-from node.replica import BatchResult, Replica
+from node.federation.outbox import Relay
+from node.federation.replica import BatchResult, Replica
 from node.store import Store
-from node.sync import Syncer
+from node.federation.sync import Syncer
 
 __all__ = ["Node", "RUN_FILE", "DB_FILE"]
 
