@@ -158,17 +158,20 @@ async def prefill(data_dir: Path, n: int) -> int:
     from node.federation.identity import Identity
     from node.federation.outbox import append
     from node.app.node import DB_FILE
-    from node.store import Store
+    from node.store import Store, Tx
 
     config = load_config(data_dir)
     ident = Identity.load(config.space.id, data_dir)
     base = profile_from_config(config, ident)
     async with Store(data_dir / DB_FILE) as store:
         for start in range(1, n + 1, 500):
-            async with store.write() as tx:
+
+            def unit(tx: Tx, start: int = start) -> None:
                 for v in range(start, min(n, start + 499) + 1):
                     body = msgspec.structs.replace(base, hours=f"version {v}")
-                    await append(tx, ident, kind=KIND, record_id=ident.space, version=v, body=body)
+                    append(tx, ident, kind=KIND, record_id=ident.space, version=v, body=body)
+
+            await store.transact(unit)
         return int(await store.scalar("SELECT avg(length(raw)) FROM log"))
 
 

@@ -1,6 +1,7 @@
 """The AsyncAPI 3.0 document of hitode's subjects, generated from the Structs.
 
-`python -m schemas.asyncapi` rewrites schemas/asyncapi.json; a test fails when the
+The record kinds come from the features a node runs (node.app.contract passes them in:
+`python -m node.app.contract` rewrites schemas/asyncapi.json); a test fails when the
 committed file differs from what the Structs say, so the contract cannot drift silently.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,17 +17,17 @@ import msgspec
 
 from schemas.envelope import Envelope, Header, MAX_ENVELOPE_BYTES
 from schemas.note import Sealed
-from schemas.records import DM_KINDS, PUB_KINDS
 from schemas.rpc import Presence, SignedCall, SyncReply, SyncRequest
 
-__all__ = ["document", "PATH", "clean_descriptions"]
+__all__ = ["document", "render", "PATH", "clean_descriptions"]
 
 PATH: Final = Path(__file__).with_name("asyncapi.json")
 
 
-def document() -> dict[str, Any]:
+def document(pub_kinds: Mapping[str, type[msgspec.Struct]], dm_kinds: Mapping[str, type[msgspec.Struct]]) -> dict[str, Any]:
+    pub_kinds, dm_kinds = dict(sorted(pub_kinds.items())), dict(sorted(dm_kinds.items()))
     types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence,
-                        *PUB_KINDS.values(), *DM_KINDS.values()]
+                        *pub_kinds.values(), *dm_kinds.values()]
     _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     schemas = clean_descriptions(schemas)
     channels: dict[str, Any] = {}
@@ -41,7 +42,7 @@ def document() -> dict[str, Any]:
         }
         return {"$ref": f"#/components/messages/{name}"}
 
-    for kind, t in PUB_KINDS.items():
+    for kind, t in pub_kinds.items():
         channels[f"pub.{kind}"] = {
             "address": f"hitode.pub.{kind}.{{author}}",
             "description": f"Broadcast {kind} records (stream HITODE). The envelope's signed "
@@ -49,7 +50,7 @@ def document() -> dict[str, Any]:
             "parameters": {"author": {"description": "the author's space id"}},
             "messages": {kind: message(f"{kind}Envelope", "Envelope", f"A signed {t.__name__}")},
         }
-    for kind, t in DM_KINDS.items():
+    for kind, t in dm_kinds.items():
         channels[f"dm.{kind}"] = {
             "address": f"hitode.dm.{{to}}.{kind}.{{author}}",
             "description": f"{kind} records for one space (stream HITODE); the body is a Sealed "
@@ -103,10 +104,5 @@ def clean_descriptions(node: Any) -> Any:
     return node
 
 
-def render() -> str:
-    return json.dumps(document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-if __name__ == "__main__":
-    PATH.write_text(render(), encoding="utf-8")
-    sys.stdout.write(f"wrote {PATH}\n")
+def render(pub_kinds: Mapping[str, type[msgspec.Struct]], dm_kinds: Mapping[str, type[msgspec.Struct]]) -> str:
+    return json.dumps(document(pub_kinds, dm_kinds), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

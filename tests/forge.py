@@ -19,7 +19,7 @@ from node.federation.identity import Identity
 from node.federation.outbox import new_id
 from schemas.envelope import DOMAIN_TAG, PUB, Envelope, Header, Signed, envelope_hash
 from schemas.note import Note, Sealed
-from schemas.records import encode_body
+from msgspec.msgpack import encode as encode_body
 from schemas.space import SpaceProfile
 
 __all__ = ["Forged", "forge", "profile", "sealed_note", "inject"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from node.app.features import DEFAULT, kinds_of
 from node.federation import outbox
 from node.federation.directory import profile_from_config
 from node.config import Config, SpaceSection
@@ -21,17 +22,16 @@ class Side:
     def __init__(self, store: Store, ident: Identity) -> None:
         self.store = store
         self.ident = ident
-        self.replica = Replica(store, ident, Metrics(), max_skew_hours=6)
+        self.replica = Replica(store, ident, kinds_of(DEFAULT), Metrics(), max_skew_hours=6)
         self.version = 0
 
     async def publish_profile(self, **changes: str) -> Incoming:
         cfg = Config(space=SpaceSection(id=self.ident.space, name=changes.pop("name", "Kobe")))
         self.version += 1
-        async with self.store.write() as tx:
-            h = await outbox.append(
-                tx, self.ident, kind="space", record_id=self.ident.space, version=self.version,
-                body=profile_from_config(cfg, self.ident),
-            )
+        h = await self.store.transact(lambda tx: outbox.append(
+            tx, self.ident, kind="space", record_id=self.ident.space, version=self.version,
+            body=profile_from_config(cfg, self.ident),
+        ))
         return await self.sent(h.channel, h.seq, h.subject())
 
     async def sent(self, channel: str, seq: int, subject: str) -> Incoming:
@@ -86,10 +86,10 @@ async def test_a_note_opens_only_for_its_recipient(pair: tuple[Side, Side]) -> N
     """Kobe seals a note to sapporo: sapporo opens it; the raw envelope never holds the text."""
     kobe, sapporo = pair
     await sapporo.replica.apply([await kobe.publish_profile()])
-    async with kobe.store.write() as tx:
-        note = Note(author="kobe", to="sapporo", record_id="n1", version=1, text="秘密の相談")
-        h = await outbox.append(tx, kobe.ident, kind="note", record_id="n1", version=1, body=note,
-                                channel="sapporo", recipient_box_key=sapporo.ident.box_key)
+    note = Note(author="kobe", to="sapporo", record_id="n1", version=1, text="秘密の相談")
+    h = await kobe.store.transact(lambda tx: outbox.append(
+        tx, kobe.ident, kind="note", record_id="n1", version=1, body=note,
+        channel="sapporo", recipient_box_key=sapporo.ident.box_key))
     item = await kobe.sent("sapporo", 1, h.subject())
     assert "秘密".encode() not in item.data
     r = await sapporo.replica.apply([item])
@@ -104,15 +104,13 @@ async def test_an_event_id_already_held_for_another_space_is_refused(pair: tuple
 
     kobe, sapporo = pair
     start = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
-    async with kobe.store.write() as tx:
-        h = await outbox.append(tx, kobe.ident, kind="event", record_id="ev1", version=1, body=Event(
-            id="ev1", space="kobe", title="Kobe Jelly", start=start, end=start + dt.timedelta(hours=1)))
+    h = await kobe.store.transact(lambda tx: outbox.append(tx, kobe.ident, kind="event", record_id="ev1", version=1, body=Event(
+        id="ev1", space="kobe", title="Kobe Jelly", start=start, end=start + dt.timedelta(hours=1))))
     await sapporo.replica.apply([await kobe.sent("pub", h.seq, h.subject())])
     async with Store(sapporo.store.path.with_name("mallory.db")) as mstore:
         mallory = Side(mstore, Identity.generate("mallory"))
-        async with mstore.write() as tx:
-            h2 = await outbox.append(tx, mallory.ident, kind="event", record_id="ev1", version=1, body=Event(
-                id="ev1", space="mallory", title="Fake", start=start, end=start + dt.timedelta(hours=1)))
+        h2 = await mstore.transact(lambda tx: outbox.append(tx, mallory.ident, kind="event", record_id="ev1", version=1, body=Event(
+            id="ev1", space="mallory", title="Fake", start=start, end=start + dt.timedelta(hours=1))))
         r = await sapporo.replica.apply([await mallory.sent("pub", h2.seq, h2.subject())])
     assert r.quarantined == 1 and r.applied == 0
     reason = await sapporo.store.scalar("SELECT reason FROM quarantine")

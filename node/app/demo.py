@@ -23,6 +23,7 @@ from node.bus.embedded import NatsCluster
 from node.app.node import Node
 from node.events import rules as events
 from node.members import rules as members
+from node.notes import rules as notes
 from node.events import rsvps
 from node.federation.outbox import new_id
 from schemas.event import EventInput, PlaceInput, RsvpInput
@@ -109,9 +110,7 @@ async def _seed_events(nodes: list[Node]) -> None:
 
     async def publish(node: Node, inp: EventInput) -> str:
         event = events.create(node.space, inp, new_id())
-        async with node.store.write() as tx:
-            await events.save(tx, node.ident, event, 1)
-        node.relay.wake()
+        await node.store.transact(lambda tx: events.save(tx, node.ident, event, 1))
         return event.id
 
     jelly = await publish(kobe, EventInput(
@@ -135,8 +134,8 @@ async def _seed_events(nodes: list[Node]) -> None:
     await members.create(sapporo.store, MemberInput(name="Ken Sato", skills=["iot", "python"]), new_id())
     for _ in range(100):  # kobe must see sapporo's hack night (and profile) before signing up
         if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'event' AND record_id = ?", (hack,)):
-            await rsvps.request(kobe.store, kobe.ident, kobe.member_secret, hack,
-                                RsvpInput(member=hanako["id"]), kobe.relay.wake)
+            await rsvps.request(kobe.store, kobe.ident, members.secret_of(kobe.data_dir), hack,
+                                RsvpInput(member=hanako["id"]))
             break
         await asyncio.sleep(0.1)
 
@@ -151,12 +150,10 @@ async def _seed(nodes: list[Node]) -> None:
     if not await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'note' LIMIT 1"):
         for _ in range(100):  # wait until kobe sees sapporo's profile (its box key)
             if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'space' AND author = 'sapporo'"):
-                from node.notes import rules as notes
-
                 await notes.send(kobe.store, kobe.ident, NoteInput(
                     to="sapporo", subject="来月の同時開催Jelly / Joint Jelly next month",
                     text="来月の第2金曜に同時開催Jellyをしませんか? Shall we hold a joint Jelly on the 2nd Friday?",
-                ), kobe.relay.wake)
+                ))
                 break
             await asyncio.sleep(0.1)
 

@@ -1,9 +1,10 @@
-"""The Node: one space's running node, composed of parts that each own their lifecycle.
+"""The Node: one space's running node, the kernel composed with the features it is given.
 
-Entered in data-flow order and left in reverse (AsyncExitStack): store, embedded
-nats-server (only when no URL is configured), bus, relay, applier, sync, directory,
-HTTP. Leaving stops HTTP first (no new writes), then lets the loops finish their current
-batch (commit, then ack), then closes the bus, the server and the store.
+Entered in data-flow order and left in reverse (AsyncExitStack): store (with every
+feature's migrations), embedded nats-server (only when no URL is configured), bus, relay,
+applier, sync, directory, the features' own parts, HTTP. Leaving stops HTTP first (no new
+writes), then the features' parts, then lets the loops finish their current batch
+(commit, then ack), then closes the bus, the server and the store.
 """
 
 from __future__ import annotations
@@ -11,30 +12,31 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
-from node.federation.applier import Applier
+from node.app.features import DEFAULT, kinds_of
 from node.bus.connection import Bus, BusSettings
-from node.config import Config
-from node.federation.directory import Directory
 from node.bus.embedded import EmbeddedNats
+from node.config import Config
 from node.errors import ConfigError
-from node.web.app import make_app
-from node.federation.identity import Identity, read_token
-from node.events.importer import Importer
-from node.members import rules as members
+from node.feature import Feature
 from node.federation import rotation
-from node.events import rsvps
-from node.metrics import Metrics
-from node.federation.outbox import Relay
+from node.federation.applier import Applier
+from node.federation.directory import Directory
+from node.federation.identity import Identity, read_token
+from node.federation.relay import Relay
 from node.federation.replica import BatchResult, Replica
-from node.store import Store
 from node.federation.sync import Syncer
+from node.metrics import Metrics
+from node.store import Store
+from node.web import status
+from node.web.app import make_app
 
 __all__ = ["Node", "RUN_FILE", "DB_FILE"]
 
@@ -42,16 +44,21 @@ log = logging.getLogger(__name__)
 
 RUN_FILE: Final = "run.json"
 DB_FILE: Final = "hitode.db"
+T = TypeVar("T")
 
 
 class Node:
-    def __init__(self, data_dir: Path, config: Config) -> None:
+    """Satisfies `node.context.Context`: what features see of it."""
+
+    def __init__(self, data_dir: Path, config: Config, features: Sequence[Feature] = DEFAULT) -> None:
         self.data_dir = data_dir
         self.config = config
+        self.features = tuple(features)
         self.space = config.space.id
         self.metrics = Metrics()
         self.token = read_token(data_dir)
-        self.member_secret = members.load_secret(data_dir)
+        self.kinds = kinds_of(self.features)
+        self._parts: dict[type, object] = {}
         self._stack = AsyncExitStack()
         self.http_url = ""
         self.nats_urls: list[str] = list(config.nats.urls)
@@ -65,8 +72,13 @@ class Node:
     replica: Replica
     syncer: Syncer
     applier: Applier
-    importer: Importer
     directory: Directory
+
+    def part(self, type_: type[T]) -> T:
+        got = self._parts.get(type_)
+        if not isinstance(got, type_):
+            raise LookupError(f"no running {type_.__name__} in this node")
+        return got
 
     async def __aenter__(self) -> Node:
         try:
@@ -89,7 +101,9 @@ class Node:
     async def _start(self) -> None:
         cfg = self.config
         enter = self._stack.enter_async_context
-        self.store = await enter(Store(self.data_dir / DB_FILE))
+        self.store = await enter(
+            Store(self.data_dir / DB_FILE, [(f.name, f.migrations) for f in self.features if f.migrations])
+        )
         await rotation.finish(self.data_dir, self.store, self.space)
         self.ident = Identity.load(self.space, self.data_dir)
         if not self.nats_urls:
@@ -102,9 +116,9 @@ class Node:
                 )
             )
             self.nats_urls = [self.embedded.client_url]
-        self.replica = Replica(self.store, self.ident, self.metrics, max_skew_hours=cfg.tuning.max_clock_skew_hours)
+        self.replica = Replica(self.store, self.ident, self.kinds, self.metrics,
+                               max_skew_hours=cfg.tuning.max_clock_skew_hours)
         await self.replica.pin_config([(p.space, p.key_bytes()) for p in cfg.pins])
-        self.replica.reactors["rsvp"] = rsvps.on_rsvp
         self.bus = await enter(
             Bus(
                 BusSettings(
@@ -131,21 +145,22 @@ class Node:
                     batch=cfg.tuning.fetch_batch, on_batch=self._on_batch)
         )
         await enter(self.syncer)
-        self.importer = await enter(
-            Importer(self.store, self.ident, self.relay.wake, interval=cfg.tuning.feed_interval)
-        )
         self.directory = await enter(
-            Directory(self.store, self.bus, self.ident, cfg, wake_relay=self.relay.wake, on_head=self.syncer.note_head)
+            Directory(self.store, self.bus, self.ident, cfg, on_head=self.syncer.note_head)
         )
+        for feature in self.features:
+            for make in feature.parts:
+                part = await enter(make(self))
+                self._parts[type(part)] = part
         await self._serve_http()
 
     def _on_batch(self, result: BatchResult) -> None:
-        self.relay.wake()  # reactors may have queued answers (RSVP decisions)
         if result.gaps:
             self.syncer.kick()
 
     async def _serve_http(self) -> None:
-        runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        routes = [*status.ROUTES, *(r for f in self.features for r in f.routes)]
+        runner = web.AppRunner(make_app(self, routes), access_log=None, handle_signals=False)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         h = self.config.http

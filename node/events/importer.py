@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -27,7 +26,7 @@ from node.federation import records
 from node.events import rsvps
 from node.errors import BadInput
 from node.federation.identity import Identity
-from node.store import Store
+from node.store import Store, Tx
 from node.supervisor import forever
 from schemas.event import Event
 
@@ -41,12 +40,9 @@ def _prefix(space: str, url: str) -> str:
 
 
 class Importer:
-    def __init__(
-        self, store: Store, ident: Identity, wake: Callable[[], None], *, interval: float = 900.0
-    ) -> None:
+    def __init__(self, store: Store, ident: Identity, *, interval: float = 900.0) -> None:
         self._store = store
         self._ident = ident
-        self._wake = wake
         self._interval = interval
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -83,16 +79,13 @@ class Importer:
             ok = False
         if not ok:
             raise BadInput("a feed is an http(s) URL of an .ics calendar", field="url")
-        async with self._store.write() as tx:
-            cur = await tx.execute(
-                "INSERT OR IGNORE INTO feeds (url, added_at) VALUES (?, ?)", (url, time.time())
-            )
-            new = cur.rowcount > 0
+        new = await self._store.transact(
+            lambda tx: tx.execute("INSERT OR IGNORE INTO feeds (url, added_at) VALUES (?, ?)", (url, time.time())).rowcount > 0
+        )
         result = await self.poll(url)
         if new and result.get("error"):
             # A feed that does not work when it is added is a typo, not an outage: refuse it.
-            async with self._store.write() as tx:
-                await tx.execute("DELETE FROM feeds WHERE url = ?", (url,))
+            await self._store.transact(lambda tx: tx.execute("DELETE FROM feeds WHERE url = ?", (url,)).rowcount)
             raise BadInput(str(result["error"]), field="url")
         return result
 
@@ -120,26 +113,24 @@ class Importer:
             await self._note(url, etag=got.etag, last_modified=got.last_modified, imported=len(parsed) if got.changed else None)
             if out["created"] or out["updated"] or out["cancelled"]:
                 log.info("import: %s: %d new, %d changed, %d removed", url, out["created"], out["updated"], out["cancelled"])
-                self._wake()
             return out
 
     async def _apply(self, url: str, parsed: list[feeds.FeedEvent], now: dt.datetime) -> dict[str, int]:
-        me = self._ident.space
+        me, ident = self._ident.space, self._ident
         prefix = _prefix(me, url)
         feed = [msgspec.structs.replace(fe, record_id=prefix + fe.record_id) for fe in parsed]
-        async with self._store.write() as tx:
+
+        def unit(tx: Tx) -> dict[str, int]:
             held: dict[str, tuple[Event, int]] = {}
-            async with tx.execute(
+            ids = [r[0] for r in tx.all(
                 "SELECT record_id FROM records WHERE author = ? AND kind = ? AND record_id LIKE ?",
                 (me, events.KIND, prefix + "%"),
-            ) as cur:
-                ids = [r[0] for r in await cur.fetchall()]
+            )]
             for rid in ids:
-                got = await records.get_in(tx, me, events.KIND, rid, Event)
+                got = records.get_in(tx, me, events.KIND, rid, Event)
                 if got is not None:
                     held[rid] = got
-            removed = {r[0] for r in await tx.execute_fetchall(
-                "SELECT record_id FROM feed_removed WHERE record_id LIKE ?", (prefix + "%",))}
+            removed = {r[0] for r in tx.all("SELECT record_id FROM feed_removed WHERE record_id LIKE ?", (prefix + "%",))}
             todo = feeds.plan(feed, {k: v[0] for k, v in held.items()}, now=now, removed=removed)
             done = {"created": 0, "updated": 0, "cancelled": 0}
             changes = [("created", fe, None) for fe in todo.create] + [("updated", fe, prev) for fe, prev in todo.update]
@@ -147,13 +138,13 @@ class Importer:
                 event = feeds.to_event(fe, space=me, prev=prev)
                 try:
                     events.check_times(event.start, event.end, now=now)
-                    await events.save(tx, self._ident, event, held[prev.id][1] + 1 if prev else 1)
+                    events.save(tx, ident, event, held[prev.id][1] + 1 if prev else 1)
                 except BadInput as e:  # one odd VEVENT is skipped, not the feed
                     log.warning("import: %s: skipped %r: %s", url, fe.title, e.message)
                     continue
                 done[what] += 1
                 if prev is not None and prev.status == "cancelled":
-                    await tx.execute("DELETE FROM feed_removed WHERE record_id = ?", (prev.id,))
+                    tx.execute("DELETE FROM feed_removed WHERE record_id = ?", (prev.id,))
             live = [e for e, _ in held.values() if e.status != "cancelled" and e.end > now]
             if not feed and live and len(todo.cancel) == len(live):
                 # A feed that suddenly lists nothing is more likely a glitch than every
@@ -161,18 +152,19 @@ class Importer:
                 log.warning("import: %s lists no events now; not cancelling its %d events", url, len(live))
                 return done
             for prev in todo.cancel:
-                await rsvps.cancel_event(tx, self._ident, prev, held[prev.id][1])
-                await tx.execute("INSERT OR IGNORE INTO feed_removed (record_id) VALUES (?)", (prev.id,))
+                rsvps.cancel_event(tx, ident, prev, held[prev.id][1])
+                tx.execute("INSERT OR IGNORE INTO feed_removed (record_id) VALUES (?)", (prev.id,))
                 done["cancelled"] += 1
-        return done
+            return done
+
+        return await self._store.transact(unit)
 
     async def _note(
         self, url: str, *, error: str = "", etag: str | None = None, last_modified: str | None = None,
         imported: int | None = None,
     ) -> None:
-        async with self._store.write() as tx:
-            await tx.execute(
-                "UPDATE feeds SET polled_at = ?, error = ?, etag = coalesce(?, etag),"
-                " last_modified = coalesce(?, last_modified), imported = coalesce(?, imported) WHERE url = ?",
-                (time.time(), error, etag, last_modified, imported, url),
-            )
+        await self._store.transact(lambda tx: tx.execute(
+            "UPDATE feeds SET polled_at = ?, error = ?, etag = coalesce(?, etag),"
+            " last_modified = coalesce(?, last_modified), imported = coalesce(?, imported) WHERE url = ?",
+            (time.time(), error, etag, last_modified, imported, url),
+        ).rowcount)

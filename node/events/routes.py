@@ -1,36 +1,32 @@
-"""HTTP handlers for events, RSVPs, members and the calendar (routes in http.py).
+"""HTTP handlers for events, RSVPs, the calendar and feed import; the route table at the end.
 
 Handlers only translate: decode and validate the input once, call the domain rule or
 query, encode the answer. Public federation data (events, calendar) needs no token;
-members, attendee lists and writes do.
+attendee lists and writes do.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from typing import TYPE_CHECKING, Any
+from typing import Final
 
 import msgspec
 from aiohttp import web
 
-from node.events import rules as events
-from node.members import rules as members
-from node.events import rsvps
-from node.events.calendar import render, render_one
+from node.context import Context as Node
 from node.errors import Forbidden, bad_input_from
+from node.events import rsvps
+from node.events import rules as events
+from node.events.calendar import render, render_one
+from node.events.importer import Importer
 from node.federation.outbox import new_id
+from node.members.rules import secret_of
+from node.store import Tx
 from node.web.payload import decode_body, json_response, token_ok
+from node.web.route import Route
 from schemas.event import EventInput, EventPatch, RsvpInput
-from schemas.member import MemberInput, MemberPatch
 
-if TYPE_CHECKING:
-    from node.app.node import Node
-
-__all__ = [
-    "list_events", "post_event", "get_event", "get_event_ics", "patch_event", "cancel_event",
-    "post_rsvp", "list_rsvps", "calendar_ics", "list_members", "post_member", "get_member",
-    "patch_member", "list_feeds", "post_feed", "poll_feeds", "FeedInput",
-]
+__all__ = ["ROUTES", "FeedInput"]
 
 
 def filters(node: Node, request: web.Request) -> events.Filters:
@@ -52,9 +48,7 @@ async def list_events(node: Node, request: web.Request) -> web.Response:
 async def post_event(node: Node, request: web.Request) -> web.Response:
     inp = await decode_body(request, EventInput)
     event = events.create(node.space, inp, new_id())
-    async with node.store.write() as tx:
-        await events.save(tx, node.ident, event, 1)
-    node.relay.wake()
+    await node.store.transact(lambda tx: events.save(tx, node.ident, event, 1))
     return json_response(events.view(event, 1), status=201)
 
 
@@ -67,7 +61,7 @@ async def get_event(node: Node, request: web.Request) -> web.Response:
         (entry,) = events.group(events.select(everything, events.Filters(joint=jid)))
         out["joint_id"], out["parts"] = jid, entry["parts"]
     if authorized(node, request):
-        out["rsvps"] = await rsvps.mine(node.store, node.space, secret=node.member_secret, event_id=event.id)
+        out["rsvps"] = await rsvps.mine(node.store, node.space, secret=secret_of(node.data_dir), event_id=event.id)
         if event.space == node.space:
             out["attendees"] = await rsvps.attendees(node.store, event.id)
     return json_response(out)
@@ -82,38 +76,41 @@ async def patch_event(node: Node, request: web.Request) -> web.Response:
     p = await decode_body(request, EventPatch)
     event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
     _own(node, event.space)
-    async with node.store.write() as tx:
-        held = await events.find_in(tx, node.space, event.id)
+
+    def unit(tx: Tx) -> None:
+        held = events.find_in(tx, node.space, event.id)
         assert held is not None
         new = events.patch(held[0], p)
         if new != held[0]:
-            await events.save(tx, node.ident, new, held[1] + 1)
+            events.save(tx, node.ident, new, held[1] + 1)
             if new.capacity != held[0].capacity:
-                await rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
-    node.relay.wake()
+                rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
+
+    await node.store.transact(unit)
     return json_response(events.view(*await events.find(node.store, event.id)))
 
 
 async def cancel_event(node: Node, request: web.Request) -> web.Response:
     event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
     _own(node, event.space)
-    async with node.store.write() as tx:
-        held = await events.find_in(tx, node.space, event.id)
+
+    def unit(tx: Tx) -> None:
+        held = events.find_in(tx, node.space, event.id)
         assert held is not None
-        await rsvps.cancel_event(tx, node.ident, held[0], held[1])
-    node.relay.wake()
+        rsvps.cancel_event(tx, node.ident, held[0], held[1])
+
+    await node.store.transact(unit)
     return json_response(events.view(*await events.find(node.store, event.id, prefer=node.space)))
 
 
 async def post_rsvp(node: Node, request: web.Request) -> web.Response:
     inp = await decode_body(request, RsvpInput)
-    out = await rsvps.request(node.store, node.ident, node.member_secret, request.match_info["id"], inp,
-                              node.relay.wake)
+    out = await rsvps.request(node.store, node.ident, secret_of(node.data_dir), request.match_info["id"], inp)
     return json_response(out, status=202)
 
 
 async def list_rsvps(node: Node, request: web.Request) -> web.Response:
-    return json_response({"rsvps": await rsvps.mine(node.store, node.space, secret=node.member_secret)})
+    return json_response({"rsvps": await rsvps.mine(node.store, node.space, secret=secret_of(node.data_dir))})
 
 
 def _ics(body: bytes, name: str) -> web.Response:
@@ -150,24 +147,6 @@ async def get_event_ics(node: Node, request: web.Request) -> web.Response:
     return _ics(body, f"{event.id}.ics")
 
 
-async def list_members(node: Node, request: web.Request) -> web.Response:
-    return json_response({"members": await members.listing(node.store)})
-
-
-async def post_member(node: Node, request: web.Request) -> web.Response:
-    inp = await decode_body(request, MemberInput)
-    return json_response(await members.create(node.store, inp, new_id()), status=201)
-
-
-async def get_member(node: Node, request: web.Request) -> web.Response:
-    return json_response(await members.get(node.store, request.match_info["id"]))
-
-
-async def patch_member(node: Node, request: web.Request) -> web.Response:
-    p = await decode_body(request, MemberPatch)
-    return json_response(await members.patch(node.store, request.match_info["id"], p))
-
-
 class FeedInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """POST /api/feeds: an .ics URL this space already publishes its events to."""
 
@@ -175,13 +154,29 @@ class FeedInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 async def list_feeds(node: Node, request: web.Request) -> web.Response:
-    return json_response({"feeds": await node.importer.listing()})
+    return json_response({"feeds": await node.part(Importer).listing()})
 
 
 async def post_feed(node: Node, request: web.Request) -> web.Response:
     inp = await decode_body(request, FeedInput)
-    return json_response(await node.importer.add(inp.url), status=201)
+    return json_response(await node.part(Importer).add(inp.url), status=201)
 
 
 async def poll_feeds(node: Node, request: web.Request) -> web.Response:
-    return json_response({"feeds": await node.importer.poll_all()})
+    return json_response({"feeds": await node.part(Importer).poll_all()})
+
+
+ROUTES: Final = (
+    Route("GET", "/api/events", list_events, "Federated events (from, to, space, tag, joint, status, limit, offset)"),
+    Route("POST", "/api/events", post_event, "Create an event of this space", body=EventInput),
+    Route("GET", "/api/events/{id}.ics", get_event_ics, "One event as iCalendar"),
+    Route("GET", "/api/events/{id}", get_event, "One event, its parts; with the token, RSVPs and attendees"),
+    Route("PATCH", "/api/events/{id}", patch_event, "Edit an event of this space", body=EventPatch),
+    Route("POST", "/api/events/{id}/cancel", cancel_event, "Cancel an event of this space"),
+    Route("POST", "/api/events/{id}/rsvps", post_rsvp, "Sign up (or cancel) a member of this space", body=RsvpInput),
+    Route("GET", "/api/rsvps", list_rsvps, "This space's members' RSVPs and their status", private=True),
+    Route("GET", "/calendar.ics", calendar_ics, "The federated calendar (RFC 5545)"),
+    Route("GET", "/api/feeds", list_feeds, "Calendar feeds this space imports", private=True),
+    Route("POST", "/api/feeds", post_feed, "Import an .ics feed into this space's events", body=FeedInput),
+    Route("POST", "/api/feeds/poll", poll_feeds, "Poll every feed now"),
+)

@@ -13,10 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
 from typing import Any, Final, Literal, NamedTuple
 
-import aiosqlite
 import msgspec
 
 from node.events import rules as events
@@ -24,12 +22,12 @@ from node.members import rules as members
 from node.federation import outbox
 from node.federation import records
 from node.errors import Conflict, NotFound
+from node.federation.directory import box_key_of
 from node.federation.identity import Identity
 from node.federation.intake import Rejection
-from node.store import Store
+from node.store import Store, Tx
 from schemas.envelope import Header
 from schemas.event import Event, Rsvp, RsvpInput, RsvpStatus
-from schemas.space import SpaceProfile
 
 __all__ = ["rsvp_id", "request", "on_rsvp", "mine", "attendees", "cancel_event", "after_capacity_change"]
 
@@ -61,10 +59,7 @@ def check_open(event: Event, now: dt.datetime) -> None:
         raise Conflict("the event is over", field="event")
 
 
-async def request(
-    store: Store, ident: Identity, secret: bytes, event_id: str, inp: RsvpInput,
-    wake: Callable[[], None],
-) -> dict[str, Any]:
+async def request(store: Store, ident: Identity, secret: bytes, event_id: str, inp: RsvpInput) -> dict[str, Any]:
     """Sign up (or cancel) a member of this space for an event of any space."""
     event, _ = await events.find(store, event_id)
     member = await members.get(store, inp.member, field="member")
@@ -74,50 +69,51 @@ async def request(
     rid = rsvp_id(event, fid)
     name = member["name"] if member["share_name"] else ""
     status: Literal["requested", "cancelled"] = "cancelled" if inp.cancel else "requested"
-    async with store.write() as tx:
+
+    def unit(tx: Tx) -> None:
         if event.space == ident.space:
-            await decide(tx, ident, event.id, space=ident.space, rid=rid, member=fid,
-                         display_name=name, box_key=ident.box_key, status=status, version=0)
-        else:
-            host = await records.get_in(tx, event.space, "space", event.space, SpaceProfile)
-            if host is None:
-                raise NotFound(f"space {event.space!r} is not in the directory yet", field="event")
-            version = await records.version_of(tx, ident.space, KIND, rid) + 1
-            body = Rsvp(author=ident.space, to=event.space, record_id=rid, version=version,
-                        event_id=event.id, member=fid, display_name=name, status=status)
-            await outbox.append(tx, ident, kind=KIND, record_id=rid, version=version, body=body,
-                                channel=event.space, recipient_box_key=host[0].box_key)
-    wake()
+            decide(tx, ident, event.id, space=ident.space, rid=rid, member=fid,
+                   display_name=name, box_key=ident.box_key, status=status, version=0)
+            return
+        host_key = box_key_of(tx, event.space)
+        if host_key is None:
+            raise NotFound(f"space {event.space!r} is not in the directory yet", field="event")
+        version = records.version_of(tx, ident.space, KIND, rid) + 1
+        body = Rsvp(author=ident.space, to=event.space, record_id=rid, version=version,
+                    event_id=event.id, member=fid, display_name=name, status=status)
+        outbox.append(tx, ident, kind=KIND, record_id=rid, version=version, body=body,
+                      channel=event.space, recipient_box_key=host_key)
+
+    await store.transact(unit)
     return await _one(store, ident.space, rid, event, member["id"])
 
 
-async def on_rsvp(
-    tx: aiosqlite.Connection, ident: Identity, header: Header, body: msgspec.Struct, sender_box_key: bytes
+def on_rsvp(
+    tx: Tx, ident: Identity, header: Header, body: msgspec.Struct, sender_box_key: bytes
 ) -> None:
     """Reactor: an Rsvp dm was applied at the host; decide in the same transaction."""
     assert isinstance(body, Rsvp)
-    held = await events.find_in(tx, ident.space, body.event_id)
+    held = events.find_in(tx, ident.space, body.event_id)
     if held is not None and body.record_id != rsvp_id(held[0], body.member):
         # One member, one RSVP: a space cannot take many seats by inventing ids.
         raise Rejection("bad_body", "the RSVP id does not belong to its member", author=header.author)
-    await decide(tx, ident, body.event_id, space=header.author, rid=body.record_id, member=body.member,
+    decide(tx, ident, body.event_id, space=header.author, rid=body.record_id, member=body.member,
                  display_name=body.display_name, box_key=sender_box_key, status=body.status,
                  version=header.version)
 
 
-async def decide(
-    tx: aiosqlite.Connection, ident: Identity, event_id: str, *, space: str, rid: str, member: str,
+def decide(
+    tx: Tx, ident: Identity, event_id: str, *, space: str, rid: str, member: str,
     display_name: str, box_key: bytes, status: str, version: int,
 ) -> None:
     """The host's decision on one RSVP (`version` of it), in the apply transaction."""
-    held = await events.find_in(tx, ident.space, event_id)
+    held = events.find_in(tx, ident.space, event_id)
     now = time.time()
     changed: list[_Change] = []
-    async with tx.execute(
+    row = tx.one(
         "SELECT status, rsvp_version FROM attendees WHERE event_id = ? AND space = ? AND rsvp_id = ?",
         (event_id, space, rid),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     before = row[0] if row else None
     if held is None:
         changed.append(_Change(space, rid, box_key, "refused", "no such event at this space", version))
@@ -129,9 +125,9 @@ async def decide(
             changed.append(_Change(space, rid, box_key, "refused", e.message, version))
         else:
             if before not in ("confirmed", "waitlisted"):
-                seated = event.capacity is None or await _count(tx, event_id, "confirmed") < event.capacity
+                seated = event.capacity is None or _count(tx, event_id, "confirmed") < event.capacity
                 new = "confirmed" if seated else "waitlisted"
-                await tx.execute(
+                tx.execute(
                     "INSERT INTO attendees (event_id, space, rsvp_id, member, display_name, box_key, status,"
                     " position, updated_at, rsvp_version) VALUES (?, ?, ?, ?, ?, ?, ?,"
                     " (SELECT coalesce(max(position), 0) + 1 FROM attendees WHERE event_id = ?), ?, ?)"
@@ -144,76 +140,71 @@ async def decide(
             elif row is not None and version > int(row[1]):
                 # Signed up again while seated or waiting: the place stands; say so, so
                 # that the member's space knows this sign-up is answered too.
-                await tx.execute(
+                tx.execute(
                     "UPDATE attendees SET rsvp_version = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
                     (version, event_id, space, rid),
                 )
                 changed.append(_Change(space, rid, box_key, before, "", version))
     elif before in ("confirmed", "waitlisted"):  # a cancellation
-        await tx.execute(
+        tx.execute(
             "UPDATE attendees SET status = 'cancelled', updated_at = ?, rsvp_version = ?"
             " WHERE event_id = ? AND space = ? AND rsvp_id = ?",
             (now, version, event_id, space, rid),
         )
         changed.append(_Change(space, rid, box_key, "cancelled", "", version))
         if before == "confirmed" and held is not None:
-            changed += await _promote(tx, held[0], now)
+            changed += _promote(tx, held[0], now)
     if held is not None and any(c.status in ("confirmed", "waitlisted", "cancelled") for c in changed):
-        await _republish(tx, ident, *held)
-    await _answer(tx, ident, event_id, changed)
+        _republish(tx, ident, *held)
+    _answer(tx, ident, event_id, changed)
 
 
-async def _answer(tx: aiosqlite.Connection, ident: Identity, event_id: str, changed: list[_Change]) -> None:
+def _answer(tx: Tx, ident: Identity, event_id: str, changed: list[_Change]) -> None:
     """Tell each attendee's space what became of its RSVP (sealed to its current key)."""
     for to, r, key, st, reason, answers in changed:
         if to == ident.space:
             continue
-        profile = await records.get_in(tx, to, "space", to, SpaceProfile)
-        version = await records.version_of(tx, ident.space, STATUS_KIND, r) + 1
+        current = box_key_of(tx, to)
+        version = records.version_of(tx, ident.space, STATUS_KIND, r) + 1
         body = RsvpStatus(author=ident.space, to=to, record_id=r, version=version, event_id=event_id,
                           status=st, reason=reason, answers=answers)  # type: ignore[arg-type]
-        await outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=version, body=body,
-                            channel=to, recipient_box_key=profile[0].box_key if profile else key)
+        outbox.append(tx, ident, kind=STATUS_KIND, record_id=r, version=version, body=body,
+                      channel=to, recipient_box_key=current or key)
 
 
-async def cancel_event(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
+def cancel_event(tx: Tx, ident: Identity, event: Event, version: int) -> None:
     """The host cancels: every seat and waitlist place is cancelled, and their spaces told."""
     new = events.cancel(event)
-    rows = list(await tx.execute_fetchall(
+    rows = tx.all(
         "SELECT space, rsvp_id, box_key, rsvp_version FROM attendees"
         " WHERE event_id = ? AND status IN ('confirmed', 'waitlisted')",
         (event.id,),
-    ))
-    await tx.execute(
+    )
+    tx.execute(
         "UPDATE attendees SET status = 'cancelled', updated_at = ? WHERE event_id = ? AND status IN ('confirmed', 'waitlisted')",
         (time.time(), event.id),
     )
-    await events.save(tx, ident, msgspec.structs.replace(new, confirmed=0, waitlisted=0), version + 1)
-    await _answer(tx, ident, event.id, [_Change(r[0], r[1], bytes(r[2]), "cancelled", EVENT_CANCELLED, int(r[3])) for r in rows])
+    events.save(tx, ident, msgspec.structs.replace(new, confirmed=0, waitlisted=0), version + 1)
+    _answer(tx, ident, event.id, [_Change(r[0], r[1], bytes(r[2]), "cancelled", EVENT_CANCELLED, int(r[3])) for r in rows])
 
 
-async def _count(tx: aiosqlite.Connection, event_id: str, status: str) -> int:
-    async with tx.execute(
-        "SELECT count(*) FROM attendees WHERE event_id = ? AND status = ?", (event_id, status)
-    ) as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+def _count(tx: Tx, event_id: str, status: str) -> int:
+    return int(tx.scalar("SELECT count(*) FROM attendees WHERE event_id = ? AND status = ?", (event_id, status)) or 0)
 
 
-async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[_Change]:
+def _promote(tx: Tx, event: Event, now: float) -> list[_Change]:
     """Seats freed (a cancellation, a raised capacity) go to the waitlist in order."""
     out: list[_Change] = []
     if event.status == "cancelled" or event.end <= dt.datetime.now(dt.UTC):
         return out  # nobody is seated at an event that is off or over
-    while event.capacity is None or await _count(tx, event.id, "confirmed") < event.capacity:
-        async with tx.execute(
+    while event.capacity is None or _count(tx, event.id, "confirmed") < event.capacity:
+        row = tx.one(
             "SELECT space, rsvp_id, box_key, rsvp_version FROM attendees WHERE event_id = ? AND status = 'waitlisted'"
             " ORDER BY position LIMIT 1", (event.id,)
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             break
-        await tx.execute(
+        tx.execute(
             "UPDATE attendees SET status = 'confirmed', updated_at = ? WHERE event_id = ? AND space = ? AND rsvp_id = ?",
             (now, event.id, row[0], row[1]),
         )
@@ -221,18 +212,18 @@ async def _promote(tx: aiosqlite.Connection, event: Event, now: float) -> list[_
     return out
 
 
-async def _republish(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
-    confirmed = await _count(tx, event.id, "confirmed")
-    waitlisted = await _count(tx, event.id, "waitlisted")
+def _republish(tx: Tx, ident: Identity, event: Event, version: int) -> None:
+    confirmed = _count(tx, event.id, "confirmed")
+    waitlisted = _count(tx, event.id, "waitlisted")
     if (confirmed, waitlisted) != (event.confirmed, event.waitlisted):
         new = msgspec.structs.replace(event, confirmed=confirmed, waitlisted=waitlisted)
-        await events.save(tx, ident, new, version + 1)
+        events.save(tx, ident, new, version + 1)
 
 
-async def after_capacity_change(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
+def after_capacity_change(tx: Tx, ident: Identity, event: Event, version: int) -> None:
     """The host raised the capacity: seat the waitlist, tell their spaces, re-count."""
-    await _answer(tx, ident, event.id, await _promote(tx, event, time.time()))
-    await _republish(tx, ident, event, version)
+    _answer(tx, ident, event.id, _promote(tx, event, time.time()))
+    _republish(tx, ident, event, version)
 
 
 async def attendees(store: Store, event_id: str) -> list[dict[str, Any]]:

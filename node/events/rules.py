@@ -13,22 +13,54 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any, Final
 
-import aiosqlite
 import msgspec
 
 from node.federation import outbox
 from node.federation import records
 from node.errors import BadInput, Conflict, NotFound
 from node.federation.identity import Identity
-from node.store import Store
+from node.federation.intake import Rejection
+from node.store import Store, Tx
+from schemas.envelope import Header
 from schemas.event import Event, EventInput, EventPatch
 
-__all__ = ["KIND", "zone", "zone_or_utc", "check_times", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
+__all__ = ["KIND", "check_record", "MIGRATIONS", "zone", "zone_or_utc", "check_times", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
 
 KIND: Final = "event"
 PAST_LIMIT: Final = dt.timedelta(days=366)
 FUTURE_LIMIT: Final = dt.timedelta(days=5 * 366)
 _dec: Final = msgspec.msgpack.Decoder(Event)
+
+MIGRATIONS: Final = (
+    # 1: the host's attendee lists, imported calendar feeds (IF NOT EXISTS: databases of
+    #    the development series made these already)
+    """
+    CREATE TABLE IF NOT EXISTS attendees (
+        event_id TEXT NOT NULL,
+        space TEXT NOT NULL,
+        rsvp_id TEXT NOT NULL,
+        member TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        box_key BLOB NOT NULL,
+        status TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        rsvp_version INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (event_id, space, rsvp_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS attendees_queue ON attendees (event_id, status, position);
+    CREATE TABLE IF NOT EXISTS feeds (
+        url TEXT PRIMARY KEY,
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        polled_at REAL,
+        imported INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        added_at REAL NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS feed_removed (record_id TEXT PRIMARY KEY);
+    """,
+)
 
 
 @functools.cache
@@ -112,8 +144,19 @@ def cancel(event: Event) -> Event:
     return msgspec.structs.replace(event, status="cancelled")
 
 
-async def save(tx: aiosqlite.Connection, ident: Identity, event: Event, version: int) -> None:
-    await outbox.append(tx, ident, kind=KIND, record_id=event.id, version=version, body=event)
+def check_record(h: Header, body: msgspec.Struct, signer: bytes) -> None:
+    """An event from a peer: hosted by its author under its own id, with sane times."""
+    assert isinstance(body, Event)
+    if body.space != h.author or body.id != h.record_id:
+        raise Rejection("header_mismatch", "an event must be hosted by its author, under its own id", author=h.author)
+    zone(body.tz)
+    check_times(body.start, body.end, now=body.start)  # the same rules as ours, but it may be old
+    if body.confirmed < 0 or body.waitlisted < 0:
+        raise BadInput("event counts cannot be negative", field="confirmed")
+
+
+def save(tx: Tx, ident: Identity, event: Event, version: int) -> None:
+    outbox.append(tx, ident, kind=KIND, record_id=event.id, version=version, body=event)
 
 
 async def find(store: Store, event_id: str, *, prefer: str = "") -> tuple[Event, int]:
@@ -127,8 +170,8 @@ async def find(store: Store, event_id: str, *, prefer: str = "") -> tuple[Event,
     return _dec.decode(row["body"]), int(row["version"])
 
 
-async def find_in(tx: aiosqlite.Connection, author: str, event_id: str) -> tuple[Event, int] | None:
-    return await records.get_in(tx, author, KIND, event_id, Event)
+def find_in(tx: Tx, author: str, event_id: str) -> tuple[Event, int] | None:
+    return records.get_in(tx, author, KIND, event_id, Event)
 
 
 def view(event: Event, version: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from node.metrics import Metrics
 from node.federation.intake import Rejection, Verified
 from node.bus.pull import Pull, PullEnded
 from node.federation.replica import BatchResult, Incoming, Replica
-from node.store import Store
+from node.store import Store, Tx
 
 __all__ = ["Applier", "consumer_names"]
 
@@ -117,13 +117,15 @@ class Applier:
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await self._bus.jsm.delete_consumer(STREAM, name)
         if row is None or pos != int(row[0]) or seen != created:
-            async with self._store.write() as tx:
-                await tx.execute(
+            def unit(tx: Tx) -> None:
+                tx.execute(
                     "INSERT INTO positions (consumer, stream_seq, stream_created) VALUES (?, ?, ?)"
                     " ON CONFLICT (consumer) DO UPDATE SET stream_seq = excluded.stream_seq,"
                     " stream_created = excluded.stream_created",
                     (name, pos, created),
                 )
+
+            await self._store.transact(unit)
         return pos
 
     async def _bind(self, name: str, subject: str) -> Pull:

@@ -1,25 +1,23 @@
 """Opening a verified record's body and checking it against its signed header.
 
 A `pub` body is plain MessagePack; a `dm` body is a Box sealed to this node, opened with
-the sender's X25519 key (which the signed bytes vouch for). Every kind has rules tying
-its body to the header: a dm repeats author, recipient, record id and version; a space
-record describes its own author and key; an event is hosted by its author.
+the sender's X25519 key (which the signed bytes vouch for). Every dm repeats author,
+recipient, record id and version inside the seal; each kind's own rule (its `Kind.check`,
+declared by the feature that owns it) ties the rest of the body to the header.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
 import msgspec
 
-from node.events import rules as events
 from node.errors import BadInput, Rejected
 from node.federation.identity import Identity
 from node.federation.intake import Rejection, Verified
-from schemas.event import Event
+from node.federation.kinds import Kinds
 from schemas.note import Sealed
-from schemas.records import DM_KINDS, KINDS, decode_body
-from schemas.space import KeyRotation, SpaceProfile
 
 __all__ = ["Opened", "open_body"]
 
@@ -32,10 +30,11 @@ class Opened(msgspec.Struct, frozen=True):
     box_key: bytes  # the sender's X25519 key, for a dm; empty for pub
 
 
-def open_body(ident: Identity, v: Verified, sender_box_key: bytes | None) -> Opened:
-    """`sender_box_key` is the key in the sender's space record, if this node holds one."""
+def open_body(ident: Identity, kinds: Kinds, v: Verified, sender_box_keys: Collection[bytes] | None) -> Opened:
+    """`sender_box_keys`: the box keys the sender's own records name, if this node holds any."""
     h = v.header
-    if h.kind not in KINDS or (h.kind in DM_KINDS) != h.is_dm:
+    kind = kinds.get(h.kind)
+    if kind is None or kind.dm != h.is_dm:
         raise Rejection("unknown_kind", f"kind {h.kind!r} is not known on channel {h.channel}", author=h.author)
     plain, box_key = v.body, b""
     if h.is_dm:
@@ -43,7 +42,7 @@ def open_body(ident: Identity, v: Verified, sender_box_key: bytes | None) -> Ope
             sealed = _sealed.decode(v.body)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise Rejection("bad_body", f"sealed body: {e}", author=h.author) from None
-        if sender_box_key is not None and sender_box_key != sealed.box_key:
+        if sender_box_keys is not None and sealed.box_key not in sender_box_keys:
             raise Rejection("key_mismatch", "sealed with a box key other than the sender's", author=h.author)
         box_key = sealed.box_key
         try:
@@ -51,7 +50,7 @@ def open_body(ident: Identity, v: Verified, sender_box_key: bytes | None) -> Ope
         except Rejected as e:
             raise Rejection("bad_body", e.message, author=h.author) from None
     try:
-        body = decode_body(h.kind, plain)
+        body = kinds.decode(h.kind, plain)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
         raise Rejection("bad_body", f"{h.kind} body: {e}", author=h.author) from None
     if h.is_dm:
@@ -59,22 +58,10 @@ def open_body(ident: Identity, v: Verified, sender_box_key: bytes | None) -> Ope
         got = tuple(getattr(body, f, None) for f in ("author", "to", "record_id", "version"))
         if got != want:
             raise Rejection("header_mismatch", "the sealed body does not repeat its signed header", author=h.author)
-    if isinstance(body, SpaceProfile):
-        if body.id != h.author or h.record_id != h.author:
-            raise Rejection("header_mismatch", "a space record must describe its author", author=h.author)
-        if body.sign_key != v.key:
-            raise Rejection("key_mismatch", "the space record names another signing key", author=h.author)
-    elif isinstance(body, KeyRotation):
-        if body.space != h.author or h.record_id != h.author:
-            raise Rejection("header_mismatch", "a key rotation must name its author", author=h.author)
-    elif isinstance(body, Event):
-        if body.space != h.author or body.id != h.record_id:
-            raise Rejection("header_mismatch", "an event must be hosted by its author, under its own id", author=h.author)
-        try:  # the same rules as for our own events, except the window (it may be old)
-            events.zone(body.tz)
-            events.check_times(body.start, body.end, now=body.start)
+    if kind.check is not None:
+        try:
+            kind.check(h, body, v.key)
         except BadInput as e:
-            raise Rejection("bad_body", f"event {e.field}: {e.message}", author=h.author) from None
-        if body.confirmed < 0 or body.waitlisted < 0:
-            raise Rejection("bad_body", "event counts cannot be negative", author=h.author)
+            where = f" {e.field}" if e.field else ""
+            raise Rejection("bad_body", f"{h.kind}{where}: {e.message}", author=h.author) from None
     return Opened(plain, body, box_key)

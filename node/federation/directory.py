@@ -20,22 +20,48 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 
-from node.federation import outbox
-from node.federation import records
 from node.bus.connection import Bus
 from node.config import Config
 from node.errors import NotFound, Rejected
+from node.federation import outbox, records
 from node.federation.identity import Identity, open_call, sign_call
-from node.store import Store
+from node.federation.intake import Rejection
+from node.federation.kinds import Kind
+from node.store import Store, Tx
 from node.supervisor import forever
-from schemas.envelope import PUB
+from schemas.envelope import PUB, Header
 from schemas.rpc import PRESENCE_TAG, Presence
 from schemas.space import ProfileEdit, SpaceProfile
 
-__all__ = ["Directory", "edit_profile", "profile_from_config"]
+__all__ = ["Directory", "edit_profile", "profile_from_config", "box_key_of", "SPACE", "KIND"]
 
 log = logging.getLogger(__name__)
 KIND: Final = "space"
+
+
+def _check_space(h: Header, body: msgspec.Struct, signer: bytes) -> None:
+    """A space record describes its own author, and names the key that signed it."""
+    assert isinstance(body, SpaceProfile)
+    if body.id != h.author or h.record_id != h.author:
+        raise Rejection("header_mismatch", "a space record must describe its author", author=h.author)
+    if body.sign_key != signer:
+        raise Rejection("key_mismatch", "the space record names another signing key", author=h.author)
+
+
+def box_key_of(tx: Tx, space: str) -> bytes | None:
+    """The key to seal a dm to `space`: the one its newest applied profile or rotation names.
+
+    A rotation names the space's next box key before its next profile does; sealing to
+    the profile's key alone would box every dm in between to a key the space has left.
+    """
+    row = tx.one("SELECT box_key FROM pins WHERE space = ?", (space,))
+    if row is not None and row[0]:
+        return bytes(row[0])
+    held = records.get_in(tx, space, KIND, space, SpaceProfile)
+    return held[0].box_key if held else None
+
+
+SPACE: Final = Kind(name=KIND, body=SpaceProfile, check=_check_space, summary="a space's profile and public keys")
 
 
 def profile_from_config(config: Config, ident: Identity) -> SpaceProfile:
@@ -60,7 +86,6 @@ class Directory:
         ident: Identity,
         config: Config,
         *,
-        wake_relay: Callable[[], None],
         on_head: Callable[[str, str, int], None],
         http_url: str = "",
     ) -> None:
@@ -68,7 +93,6 @@ class Directory:
         self._bus = bus
         self._ident = ident
         self._config = config
-        self._wake_relay = wake_relay
         self._on_head = on_head
         self.http_url = http_url
         self._interval = config.tuning.presence_interval
@@ -121,17 +145,21 @@ class Directory:
         self, change: Callable[[SpaceProfile | None], SpaceProfile | None]
     ) -> tuple[SpaceProfile, int] | None:
         """Read, change and publish in one transaction, so concurrent edits serialise."""
-        me = self._ident.space
-        async with self._store.write() as tx:
-            held = await records.get_in(tx, me, KIND, me, SpaceProfile)
+        me, ident = self._ident.space, self._ident
+
+        def unit(tx: Tx) -> tuple[SpaceProfile, int] | None:
+            held = records.get_in(tx, me, KIND, me, SpaceProfile)
             new = change(held[0] if held else None)
             if new is None:
                 return None
             version = (held[1] if held else 0) + 1
-            await outbox.append(tx, self._ident, kind=KIND, record_id=me, version=version, body=new)
-        self._wake_relay()
-        log.info("directory: published profile of %s, version %d", me, version)
-        return new, version
+            outbox.append(tx, ident, kind=KIND, record_id=me, version=version, body=new)
+            return new, version
+
+        done = await self._store.transact(unit)
+        if done is not None:
+            log.info("directory: published profile of %s, version %d", me, done[1])
+        return done
 
     # every space
 

@@ -57,10 +57,16 @@ def read_secret(path: Path, size: int | None = None) -> bytes:
 class Identity:
     """One space's keys. Cheap to copy around; holds no I/O after loading."""
 
-    def __init__(self, space: str, signing: nacl.signing.SigningKey, box: nacl.public.PrivateKey):
+    def __init__(
+        self, space: str, signing: nacl.signing.SigningKey, box: nacl.public.PrivateKey,
+        earlier_boxes: tuple[nacl.public.PrivateKey, ...] = (),
+    ):
         self.space = space
         self._signing = signing
         self._box = box
+        # Box keys this space rotated away from: a dm sealed by a peer that had not yet
+        # applied the rotation still opens (DESIGN §4: nothing is lost to a rotation).
+        self._earlier_boxes = earlier_boxes
         self.sign_key: bytes = bytes(signing.verify_key)
         self.box_key: bytes = bytes(box.public_key)
 
@@ -81,7 +87,11 @@ class Identity:
 
     @classmethod
     def load(cls, space: str, data_dir: Path) -> Identity:
-        return cls.load_files(space, data_dir / SIGNING_FILE, data_dir / BOX_FILE)
+        ident = cls.load_files(space, data_dir / SIGNING_FILE, data_dir / BOX_FILE)
+        # rotation keeps the old key files as box.key.old-<time>; newest first
+        old = sorted(data_dir.glob(BOX_FILE + ".old-*"), reverse=True)
+        earlier = tuple(nacl.public.PrivateKey(read_secret(p, 32)) for p in old)
+        return cls(space, ident._signing, ident._box, earlier)
 
     @classmethod
     def load_files(cls, space: str, signing_path: Path, box_path: Path) -> Identity:
@@ -103,12 +113,15 @@ class Identity:
         return nonce, box.encrypt(plaintext, nonce).ciphertext
 
     def unseal(self, nonce: bytes, ciphertext: bytes, sender_box_key: bytes) -> bytes:
-        try:
-            # Box() itself refuses some keys (all zeros): that is the sender's fault too.
-            box = nacl.public.Box(self._box, nacl.public.PublicKey(sender_box_key))
-            return box.decrypt(ciphertext, nonce)
-        except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, ValueError, TypeError) as e:
-            raise Rejected("sealed body does not open with the sender's box key") from e
+        """Open with the current box key, or one this space rotated away from."""
+        for mine in (self._box, *self._earlier_boxes):
+            try:
+                # Box() itself refuses some keys (all zeros): that is the sender's fault too.
+                box = nacl.public.Box(mine, nacl.public.PublicKey(sender_box_key))
+                return box.decrypt(ciphertext, nonce)
+            except (nacl.exceptions.CryptoError, nacl.exceptions.RuntimeError, ValueError, TypeError):
+                continue
+        raise Rejected("sealed body does not open with the sender's box key")
 
 
 def verify(key: bytes, signed: bytes, sig: bytes) -> bool:

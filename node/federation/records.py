@@ -11,10 +11,9 @@ import hashlib
 import time
 from typing import TypeVar
 
-import aiosqlite
 import msgspec
 
-from node.store import Store
+from node.store import Store, Tx
 from schemas.envelope import PUB
 
 __all__ = ["put", "get", "get_in", "of_kind", "digest", "version_of"]
@@ -22,8 +21,8 @@ __all__ = ["put", "get", "get_in", "of_kind", "digest", "version_of"]
 T = TypeVar("T", bound=msgspec.Struct)
 
 
-async def put(
-    tx: aiosqlite.Connection,
+def put(
+    tx: Tx,
     *,
     author: str,
     kind: str,
@@ -34,7 +33,7 @@ async def put(
     hash: bytes,
 ) -> bool:
     """Store a version if it is newer than what is held; True if it was."""
-    cur = await tx.execute(
+    cur = tx.execute(
         """
         INSERT INTO records (author, kind, record_id, channel, version, body, hash, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -48,25 +47,23 @@ async def put(
     return cur.rowcount > 0
 
 
-async def version_of(tx: aiosqlite.Connection, author: str, kind: str, record_id: str) -> int:
-    rows = list(await tx.execute_fetchall(
+def version_of(tx: Tx, author: str, kind: str, record_id: str) -> int:
+    v = tx.scalar(
         "SELECT version FROM records WHERE author = ? AND kind = ? AND record_id = ?",
         (author, kind, record_id),
-    ))
-    return int(rows[0][0]) if rows else 0
+    )
+    return int(v or 0)
 
 
-async def get_in(
-    tx: aiosqlite.Connection, author: str, kind: str, record_id: str, type_: type[T]
-) -> tuple[T, int] | None:
+def get_in(tx: Tx, author: str, kind: str, record_id: str, type_: type[T]) -> tuple[T, int] | None:
     """Like `get`, inside a write transaction (sees its own uncommitted writes)."""
-    rows = list(await tx.execute_fetchall(
+    row = tx.one(
         "SELECT body, version FROM records WHERE author = ? AND kind = ? AND record_id = ?",
         (author, kind, record_id),
-    ))
-    if not rows:
+    )
+    if row is None:
         return None
-    return msgspec.msgpack.decode(rows[0][0], type=type_), int(rows[0][1])
+    return msgspec.msgpack.decode(row[0], type=type_), int(row[1])
 
 
 async def get(

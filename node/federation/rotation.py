@@ -13,16 +13,32 @@ import os
 import time
 from pathlib import Path
 
-from node.federation import outbox
-from node.federation import records
+from typing import Final
+
+import msgspec
+
+from node.federation import outbox, records
 from node.federation.identity import BOX_FILE, SIGNING_FILE, Identity
-from node.store import Store
+from node.federation.intake import Rejection
+from node.federation.kinds import Kind
+from node.store import Store, Tx
+from schemas.envelope import Header
 from schemas.space import KeyRotation
 
-__all__ = ["rotate", "finish"]
+__all__ = ["rotate", "finish", "ROTATION"]
 
 log = logging.getLogger(__name__)
-KIND = "rotation"
+KIND: Final = "rotation"
+
+
+def _check_rotation(h: Header, body: msgspec.Struct, signer: bytes) -> None:
+    assert isinstance(body, KeyRotation)
+    if body.space != h.author or h.record_id != h.author:
+        raise Rejection("header_mismatch", "a key rotation must name its author", author=h.author)
+
+
+# Applied by the replica itself (it moves the pin), in chain order with the space's records.
+ROTATION: Final = Kind(name=KIND, body=KeyRotation, check=_check_rotation, summary="a space's next keys")
 
 
 def _next(path: Path) -> Path:
@@ -54,12 +70,15 @@ async def rotate(data_dir: Path, store: Store, space: str) -> Identity:
             p.unlink(missing_ok=True)
         new = Identity.generate(space)
         new.write_files(signing, box)
-    async with store.write() as tx:
-        held = await records.get_in(tx, space, KIND, space, KeyRotation)
+
+    def unit(tx: Tx) -> None:
+        held = records.get_in(tx, space, KIND, space, KeyRotation)
         if held is None or held[0].sign_key != new.sign_key:
             version = (held[1] if held else 0) + 1
             body = KeyRotation(space=space, sign_key=new.sign_key, box_key=new.box_key)
-            await outbox.append(tx, old, kind=KIND, record_id=space, version=version, body=body)
+            outbox.append(tx, old, kind=KIND, record_id=space, version=version, body=body)
+
+    await store.transact(unit)
     _promote(data_dir)
     log.info("rotation: %s now signs with a new key; peers follow when they apply the rotation", space)
     return new

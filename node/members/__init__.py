@@ -1,0 +1,10 @@
+"""Members: the people of this space. Their data never leaves the node (DESIGN §6);
+other features federate only a pseudonymous id derived here."""
+
+from node.feature import Feature
+from node.members.routes import ROUTES
+from node.members.rules import MIGRATIONS
+
+__all__ = ["FEATURE"]
+
+FEATURE = Feature(name="members", routes=ROUTES, migrations=MIGRATIONS)

@@ -6,6 +6,7 @@ a secret of this node, and the display name only where the member opted in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -21,9 +22,23 @@ from node.federation.identity import write_secret
 from node.store import Store
 from schemas.member import MemberInput, MemberPatch
 
-__all__ = ["federation_id", "load_secret", "create", "get", "patch", "listing", "SECRET_FILE"]
+__all__ = ["federation_id", "load_secret", "secret_of", "MIGRATIONS", "create", "get", "patch", "listing", "SECRET_FILE"]
 
 SECRET_FILE: Final = "member.secret"
+
+MIGRATIONS: Final = (
+    # 1 (IF NOT EXISTS: databases of the development series made it already)
+    """
+    CREATE TABLE IF NOT EXISTS members (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        share_name INTEGER NOT NULL,
+        skills TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
+)
 
 
 def load_secret(data_dir: Path) -> bytes:
@@ -32,6 +47,12 @@ def load_secret(data_dir: Path) -> bytes:
     if not path.exists():
         write_secret(path, secrets.token_bytes(32))
     return path.read_bytes()
+
+
+@functools.cache
+def secret_of(data_dir: Path) -> bytes:
+    """The member secret of the node at `data_dir`, read once."""
+    return load_secret(data_dir)
 
 
 def federation_id(secret: bytes, member_id: str) -> str:
@@ -46,11 +67,10 @@ def _view(row: Any) -> dict[str, Any]:
 
 
 async def create(store: Store, inp: MemberInput, member_id: str) -> dict[str, Any]:
-    async with store.write() as tx:
-        await tx.execute(
-            "INSERT INTO members (id, name, email, share_name, skills, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (member_id, inp.name, inp.email, int(inp.share_name), json.dumps(inp.skills), time.time()),
-        )
+    await store.transact(lambda tx: tx.execute(
+        "INSERT INTO members (id, name, email, share_name, skills, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (member_id, inp.name, inp.email, int(inp.share_name), json.dumps(inp.skills), time.time()),
+    ).rowcount)
     return await get(store, member_id)
 
 
@@ -65,11 +85,10 @@ async def patch(store: Store, member_id: str, p: MemberPatch) -> dict[str, Any]:
     current = await get(store, member_id)
     changes = {k: v for k, v in msgspec.structs.asdict(p).items() if v is not msgspec.UNSET}
     merged = {**current, **changes}
-    async with store.write() as tx:
-        await tx.execute(
-            "UPDATE members SET name = ?, email = ?, share_name = ?, skills = ? WHERE id = ?",
-            (merged["name"], merged["email"], int(merged["share_name"]), json.dumps(merged["skills"]), member_id),
-        )
+    await store.transact(lambda tx: tx.execute(
+        "UPDATE members SET name = ?, email = ?, share_name = ?, skills = ? WHERE id = ?",
+        (merged["name"], merged["email"], int(merged["share_name"]), json.dumps(merged["skills"]), member_id),
+    ).rowcount)
     return await get(store, member_id)
 
 

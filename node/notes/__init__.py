@@ -1,0 +1,15 @@
+"""Notes: sealed direct messages between the operators of two spaces (kind `note`, dm)."""
+
+from node.federation.kinds import Kind
+from node.feature import Feature
+from node.notes.routes import ROUTES
+from node.notes.rules import KIND
+from schemas.note import Note
+
+__all__ = ["FEATURE"]
+
+FEATURE = Feature(
+    name="notes",
+    kinds=(Kind(name=KIND, body=Note, dm=True, summary="a note from one operator to another"),),
+    routes=ROUTES,
+)

@@ -6,20 +6,20 @@ already see the recipient in its directory. Only the two spaces ever hold it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
-from node.federation import outbox
-from node.federation import records
 from node.errors import BadInput, NotFound
+from node.federation import outbox
+from node.federation.directory import box_key_of
 from node.federation.identity import Identity
-from node.store import Store
+from node.store import Store, Tx
 from schemas.note import Note, NoteInput
-from schemas.space import SpaceProfile
 
-__all__ = ["compose", "send", "listing"]
+__all__ = ["compose", "send", "listing", "KIND"]
+
+KIND: Final = "note"
 
 
 def compose(me: str, inp: NoteInput, record_id: str) -> Note:
@@ -29,25 +29,25 @@ def compose(me: str, inp: NoteInput, record_id: str) -> Note:
     return Note(author=me, to=inp.to, record_id=record_id, version=1, subject=inp.subject, text=inp.text)
 
 
-async def send(store: Store, ident: Identity, inp: NoteInput, wake: Callable[[], None]) -> Note:
+async def send(store: Store, ident: Identity, inp: NoteInput) -> Note:
     note = compose(ident.space, inp, outbox.new_id())
-    held = await records.get(store, inp.to, "space", inp.to, SpaceProfile)
-    if held is None:
-        raise NotFound(f"space {inp.to!r} is not in the directory yet", field="to")
-    async with store.write() as tx:
-        await outbox.append(
-            tx, ident, kind="note", record_id=note.record_id, version=1, body=note,
-            channel=inp.to, recipient_box_key=held[0].box_key,
-        )
-    wake()
+
+    def unit(tx: Tx) -> None:
+        key = box_key_of(tx, inp.to)
+        if key is None:
+            raise NotFound(f"space {inp.to!r} is not in the directory yet", field="to")
+        outbox.append(tx, ident, kind=KIND, record_id=note.record_id, version=1, body=note,
+                      channel=inp.to, recipient_box_key=key)
+
+    await store.transact(unit)
     return note
 
 
 async def listing(store: Store, me: str) -> list[dict[str, Any]]:
     rows = await store.all(
-        "SELECT body, updated_at FROM records WHERE kind = 'note' AND (author = ? OR channel = ?)"
+        "SELECT body, updated_at FROM records WHERE kind = ? AND (author = ? OR channel = ?)"
         " ORDER BY updated_at DESC LIMIT 500",
-        (me, me),
+        (KIND, me, me),
     )
     dec = msgspec.msgpack.Decoder(Note)
     out = []

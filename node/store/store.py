@@ -1,183 +1,52 @@
-"""The node's system of record: one SQLite file (WAL), its migrations and transactions.
+"""The node's system of record: one SQLite file (WAL), written one transaction at a time.
 
-SQLite, not the stream, is where a space's data lives (DESIGN §4). One writer connection
-serialised by a lock, because aiosqlite runs every call on one thread and two coroutines
-interleaving statements on one connection would interleave their transactions; a second
-connection serves reads, which WAL lets run beside a write. Own writes commit with
-``synchronous=FULL`` so a 2xx survives SIGKILL and power loss.
+SQLite, not the stream, is where a space's data lives (DESIGN §4). A write is a *unit*: a
+plain function over a `Tx` that `transact` runs whole in the writer's own thread, BEGIN to
+COMMIT, with no await inside. So a cancellation cannot split a transaction (it either
+never starts or runs to its end), the writer connection never stays inside a half-done
+one, and a write costs one thread hop however many statements it makes. Reads go through
+aiosqlite on a second connection, which WAL lets run beside a write. Own writes commit
+with ``synchronous=FULL`` so a 2xx survives SIGKILL and power loss.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from node.errors import StoreError
+from node.store.migrations import KERNEL, Migrations, migrate
+from node.store.tx import Tx
 
-__all__ = ["Store", "MIGRATIONS"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
-
-# Numbered migrations: append only, never edit a released one.
-MIGRATIONS: Final[Sequence[str]] = (
-    # 1: the log of envelopes, chains, outbox, replicated records, pins, positions, quarantine
-    """
-    CREATE TABLE log (
-        author TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        id TEXT NOT NULL,
-        hash BLOB NOT NULL,
-        prev BLOB NOT NULL,
-        kind TEXT NOT NULL,
-        record_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        raw BLOB NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('applied', 'pending', 'rejected')),
-        received_at REAL NOT NULL,
-        PRIMARY KEY (author, channel, seq)
-    ) WITHOUT ROWID;
-    CREATE INDEX log_pending ON log (state) WHERE state = 'pending';
-    CREATE TABLE chains (
-        author TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        head BLOB NOT NULL,
-        PRIMARY KEY (author, channel)
-    ) WITHOUT ROWID;
-    CREATE TABLE outbox (
-        id TEXT PRIMARY KEY,
-        channel TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        subject TEXT NOT NULL,
-        enqueued_at REAL NOT NULL
-    );
-    CREATE TABLE records (
-        author TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        record_id TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        body BLOB NOT NULL,
-        hash BLOB NOT NULL,
-        updated_at REAL NOT NULL,
-        PRIMARY KEY (author, kind, record_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE pins (
-        space TEXT PRIMARY KEY,
-        sign_key BLOB NOT NULL,
-        source TEXT NOT NULL,
-        pinned_at REAL NOT NULL
-    );
-    CREATE TABLE positions (
-        consumer TEXT PRIMARY KEY,
-        stream_seq INTEGER NOT NULL
-    );
-    CREATE TABLE quarantine (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        source TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        author TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        raw BLOB NOT NULL
-    );
-    CREATE TABLE alerts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        kind TEXT NOT NULL,
-        space TEXT NOT NULL,
-        message TEXT NOT NULL
-    );
-    """,
-    # 2: local members, the host's attendee lists, imported calendar feeds
-    """
-    CREATE TABLE members (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        email TEXT NOT NULL,
-        share_name INTEGER NOT NULL,
-        skills TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE attendees (
-        event_id TEXT NOT NULL,
-        space TEXT NOT NULL,
-        rsvp_id TEXT NOT NULL,
-        member TEXT NOT NULL,
-        display_name TEXT NOT NULL,
-        box_key BLOB NOT NULL,
-        status TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        updated_at REAL NOT NULL,
-        PRIMARY KEY (event_id, space, rsvp_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX attendees_queue ON attendees (event_id, status, position);
-    CREATE TABLE feeds (
-        url TEXT PRIMARY KEY,
-        etag TEXT NOT NULL DEFAULT '',
-        last_modified TEXT NOT NULL DEFAULT '',
-        polled_at REAL,
-        imported INTEGER NOT NULL DEFAULT 0,
-        error TEXT NOT NULL DEFAULT '',
-        added_at REAL NOT NULL
-    );
-    """,
-    # 3: quarantine and alerts count repeats instead of growing
-    """
-    ALTER TABLE quarantine ADD COLUMN digest BLOB NOT NULL DEFAULT x'';
-    ALTER TABLE quarantine ADD COLUMN seen INTEGER NOT NULL DEFAULT 1;
-    CREATE INDEX quarantine_digest ON quarantine (digest);
-    ALTER TABLE alerts ADD COLUMN seen INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE positions ADD COLUMN stream_created TEXT NOT NULL DEFAULT '';
-    """,
-    # 4: the outbox numbers its rows for good (AUTOINCREMENT), so the relay can read on
-    #    from where it was without a reused rowid hiding a new row
-    """
-    CREATE TABLE outbox_new (
-        n INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        channel TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        subject TEXT NOT NULL,
-        enqueued_at REAL NOT NULL
-    );
-    INSERT INTO outbox_new (id, channel, seq, subject, enqueued_at)
-        SELECT id, channel, seq, subject, enqueued_at FROM outbox ORDER BY rowid;
-    DROP TABLE outbox;
-    ALTER TABLE outbox_new RENAME TO outbox;
-    """,
-    # 5: listings by kind (events, notes) without scanning every record
-    """
-    CREATE INDEX records_kind ON records (kind, channel);
-    """,
-    # 6: the host keeps which version of each RSVP it answered; the importer keeps which
-    #    events it called off itself (only those come back when the feed lists them again)
-    """
-    ALTER TABLE attendees ADD COLUMN rsvp_version INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE feed_removed (record_id TEXT PRIMARY KEY);
-    """,
-)
+T = TypeVar("T")
 
 
 class Store:
-    """Owns the two connections; use ``async with Store(path) as store``."""
+    """Owns the writer thread and the read connections; ``async with Store(path)``.
 
-    def __init__(self, path: Path) -> None:
+    `migrations` are the features' (owner, scripts); the kernel's run first.
+    """
+
+    def __init__(self, path: Path, migrations: Sequence[Migrations] = ()) -> None:
         self.path = path
-        self._writer: aiosqlite.Connection | None = None
+        self._migrations: list[Migrations] = [("kernel", KERNEL), *migrations]
+        self._writer: sqlite3.Connection | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
         self._commits = 0
 
     async def __aenter__(self) -> Store:
@@ -190,20 +59,9 @@ class Store:
         await self.close()
 
     async def open(self) -> None:
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._writer.execute("PRAGMA journal_mode=WAL")
-            await self._writer.execute("PRAGMA synchronous=FULL")
-            await self._writer.execute("PRAGMA busy_timeout=10000")
-            await self._writer.execute("PRAGMA foreign_keys=ON")
-            # A small node on a small server: 1 MiB of page cache per connection is plenty
-            # for the working set (chain heads, recent log pages) and keeps RSS low.
-            await self._writer.execute("PRAGMA cache_size=-1024")
-            # Checkpoints run in the background (below), not inside a commit: a commit that
-            # happens to checkpoint a large WAL would stall every writer for seconds.
-            await self._writer.execute("PRAGMA wal_autocheckpoint=0")
-            await self._writer.execute("PRAGMA journal_size_limit=67108864")
-            await self._migrate(self._writer)
+            await asyncio.wrap_future(self._thread.submit(self._open_writer))
             self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
             await self._checkpointer.execute("PRAGMA busy_timeout=10000")
             self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="sqlite-checkpoint")
@@ -215,16 +73,105 @@ class Store:
         except sqlite3.Error as e:
             await self.close()
             raise StoreError(f"cannot open the database {self.path}: {e}") from e
+        except BaseException:
+            await self.close()
+            raise
+
+    def _open_writer(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            # A small node on a small server: 1 MiB of page cache per connection is plenty
+            # for the working set (chain heads, recent log pages) and keeps RSS low.
+            conn.execute("PRAGMA cache_size=-1024")
+            # Checkpoints run in the background (below), not inside a commit: a commit that
+            # happens to checkpoint a large WAL would stall every writer for seconds.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute("PRAGMA journal_size_limit=67108864")
+            migrate(conn, self.path, self._migrations)
+        except BaseException:
+            conn.close()
+            raise
+        self._writer = conn
 
     async def close(self) -> None:
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             await asyncio.gather(self._checkpoints, return_exceptions=True)
             self._checkpoints = None
-        for conn in (self._reader, self._checkpointer, self._writer):
+        for conn in (self._reader, self._checkpointer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = self._checkpointer = None
+        self._reader = self._checkpointer = None
+        if self._thread is not None:
+            # Units already queued run to their end first (a write never stops half-way).
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                await asyncio.wrap_future(self._thread.submit(writer.close))
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+    def on_commit(self, topic: str, listener: Callable[[], None]) -> None:
+        """Call `listener` (in the event loop) after each commit whose unit notified `topic`."""
+        self._listeners.setdefault(topic, []).append(listener)
+
+    async def transact(self, unit: Callable[[Tx], T]) -> T:
+        """Run `unit` as one transaction in the writer's thread: all of it commits or none.
+
+        Cancelled before the unit starts, it never runs; cancelled while it runs, the
+        caller waits for its end (a local write, short) and then sees the cancellation, so
+        nothing is left half-done and no later write inherits an open transaction.
+        """
+        if self._thread is None or self._writer is None:
+            raise StoreError("the store is closed")
+        done = self._thread.submit(self._run, unit)
+        fut = asyncio.wrap_future(done)
+        fut.add_done_callback(self._committed)
+        try:
+            result: T = (await asyncio.shield(fut))[0]
+            return result
+        except asyncio.CancelledError:
+            if not done.cancel():
+                while not fut.done():  # already running: it ends as one unit
+                    try:
+                        await asyncio.shield(fut)
+                    except asyncio.CancelledError:
+                        continue
+                    except BaseException:  # noqa: BLE001 - its failure is not the news here
+                        break
+            raise
+        except sqlite3.Error as e:
+            raise StoreError(f"database: {e}") from e
+
+    def _run(self, unit: Callable[[Tx], T]) -> tuple[T, set[str]]:
+        conn = self._writer
+        if conn is None:
+            raise StoreError("the store is closed")
+        tx = Tx(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = unit(tx)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result, tx.topics
+
+    def _committed(self, fut: asyncio.Future[tuple[Any, set[str]]]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        self._commits += 1
+        for topic in fut.result()[1]:
+            for listener in self._listeners.get(topic, ()):
+                try:
+                    listener()
+                except Exception:  # noqa: BLE001 - one listener's fault is not the writer's
+                    log.exception("store: a commit listener on %r failed", topic)
 
     async def _checkpoint_loop(self) -> None:
         """Copy the WAL into the database now and then, beside the writer: a PASSIVE
@@ -245,51 +192,6 @@ class Store:
             busy, in_wal, done = next(iter(rows), (1, 0, -1))
             if not busy and in_wal == done:
                 copied = upto  # all of it; until the next commit there is nothing to do
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        current = int(row[0]) if row else 0
-        if current > len(MIGRATIONS):
-            raise StoreError(
-                f"{self.path} was written by a newer hitode (schema {current}, "
-                f"this one knows {len(MIGRATIONS)})"
-            )
-        if current < len(MIGRATIONS):
-            log.info("store: %s %s schema %d", self.path.name,
-                     "created at" if current == 0 else f"migrating from schema {current} to", len(MIGRATIONS))
-        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            await conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
-            )
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: committed on exit, rolled back on any exception.
-
-        Safe against cancellation at any await: whatever happens, the connection leaves
-        here outside a transaction (shielded COMMIT/ROLLBACK), or every later write on
-        this shared connection would fail with "cannot start a transaction within a
-        transaction".
-        """
-        conn = self._writer
-        if conn is None:
-            raise StoreError("the store is closed")
-        async with self._lock:
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                await asyncio.shield(conn.execute("COMMIT"))
-                self._commits += 1
-            except BaseException as e:
-                if conn.in_transaction:
-                    try:
-                        await asyncio.shield(conn.execute("ROLLBACK"))
-                    except sqlite3.Error:
-                        pass  # SQLite may have rolled back by itself; keep the first error
-                if isinstance(e, sqlite3.Error):
-                    raise StoreError(f"database: {e}") from e
-                raise
 
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         conn = self._reader

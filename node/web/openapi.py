@@ -1,21 +1,20 @@
-"""The OpenAPI 3.1 document, generated from the route table and the input Structs."""
+"""The OpenAPI 3.1 document, generated from the routes a node serves and their input Structs."""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from node.web.app import ROUTES
+from node.web.route import Route
 from schemas.asyncapi import clean_descriptions
 
 __all__ = ["document"]
 
 
-@functools.cache
-def document() -> dict[str, Any]:
-    bodies = sorted({r.body for r in ROUTES if r.body is not None}, key=lambda t: t.__name__)
+def document(routes: Sequence[Route]) -> dict[str, Any]:
+    bodies = sorted({r.body for r in routes if r.body is not None}, key=lambda t: t.__name__)
     _, components = msgspec.json.schema_components(
         bodies, ref_template="#/components/schemas/{name}"
     )
@@ -39,7 +38,7 @@ def document() -> dict[str, Any]:
         },
     }
     paths: dict[str, dict[str, Any]] = {}
-    for r in ROUTES:
+    for r in routes:
         op: dict[str, Any] = {
             "summary": r.summary,
             "responses": {"200": {"description": "OK"}, "4XX": error},

@@ -1,0 +1,26 @@
+"""The features a node runs by default. Adding a capability is one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from node import events, members, notes, spaces
+from node.feature import Feature
+from node.federation.directory import SPACE
+from node.federation.kinds import Kinds
+from node.federation.rotation import ROTATION
+
+__all__ = ["DEFAULT", "kinds_of"]
+
+DEFAULT: Final[tuple[Feature, ...]] = (
+    spaces.FEATURE,
+    members.FEATURE,
+    events.FEATURE,
+    notes.FEATURE,
+)
+
+
+def kinds_of(features: Iterable[Feature]) -> Kinds:
+    """The kernel's own kinds (a space's profile and key rotation) and the features'."""
+    return Kinds([SPACE, ROTATION, *(k for f in features for k in f.kinds)])

@@ -1,0 +1,151 @@
+"""Schema migrations: the kernel's own, and each feature's, numbered per owner.
+
+Each owner (the kernel, or a feature by its name) has an append-only list of scripts;
+`schema_versions` keeps how far each owner's list has run in this database, so a feature
+added to a node later creates its tables at the next start, and no feature's numbering
+depends on another's. A released script is never edited.
+
+A database from the development series before per-owner versions (`PRAGMA user_version`
+6) already has every table of that time; it is adopted: the kernel is marked at 1 and the
+features' first scripts, written with IF NOT EXISTS, find their tables there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from node.errors import StoreError
+
+__all__ = ["KERNEL", "Migrations", "migrate"]
+
+log = logging.getLogger(__name__)
+
+Migrations = tuple[str, Sequence[str]]  # (owner, scripts)
+
+LEGACY_USER_VERSION: Final = 6
+SCHEMA_MARK: Final = 100  # user_version from here on: per-owner versions are in use
+
+# The kernel's tables: the log of envelopes and chains, the outbox, replicated records,
+# pins, consumer positions, quarantine and alerts.
+KERNEL: Final[Sequence[str]] = (
+    """
+    CREATE TABLE log (
+        author TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        hash BLOB NOT NULL,
+        prev BLOB NOT NULL,
+        kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('applied', 'pending', 'rejected')),
+        received_at REAL NOT NULL,
+        PRIMARY KEY (author, channel, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX log_pending ON log (state) WHERE state = 'pending';
+    CREATE TABLE chains (
+        author TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        head BLOB NOT NULL,
+        PRIMARY KEY (author, channel)
+    ) WITHOUT ROWID;
+    -- numbered for good (AUTOINCREMENT): the relay reads on from where it was
+    CREATE TABLE outbox (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        enqueued_at REAL NOT NULL
+    );
+    CREATE TABLE records (
+        author TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (author, kind, record_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX records_kind ON records (kind, channel);
+    CREATE TABLE pins (
+        space TEXT PRIMARY KEY,
+        sign_key BLOB NOT NULL,
+        source TEXT NOT NULL,
+        pinned_at REAL NOT NULL
+    );
+    CREATE TABLE positions (
+        consumer TEXT PRIMARY KEY,
+        stream_seq INTEGER NOT NULL,
+        stream_created TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        source TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        author TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        digest BLOB NOT NULL DEFAULT x'',
+        seen INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX quarantine_digest ON quarantine (digest);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        space TEXT NOT NULL,
+        message TEXT NOT NULL,
+        seen INTEGER NOT NULL DEFAULT 1
+    );
+    """,
+    # 2: the box key a space's newest applied profile or rotation names, for sealing to it
+    """
+    ALTER TABLE pins ADD COLUMN box_key BLOB;
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection, path: Path, owners: Sequence[Migrations]) -> None:
+    """Run what each owner has not run yet, each script in its own transaction."""
+    user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    if user_version not in (0, SCHEMA_MARK):
+        if user_version != LEGACY_USER_VERSION:
+            raise StoreError(
+                f"{path} has schema {user_version}, from a development build this one cannot "
+                "upgrade; move it aside and let the node catch up from its peers"
+            )
+        conn.execute("INSERT OR IGNORE INTO schema_versions (owner, version) VALUES ('kernel', 1)")
+        log.info("store: %s adopted from the development schema %d", path.name, user_version)
+    conn.execute(f"PRAGMA user_version={SCHEMA_MARK}")
+    held = {str(r[0]): int(r[1]) for r in conn.execute("SELECT owner, version FROM schema_versions")}
+    ran = []
+    for owner, scripts in owners:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", owner):
+            raise StoreError(f"{owner!r} cannot own migrations (a-z, 0-9, _)")
+        done = held.get(owner, 0)
+        if done > len(scripts):
+            raise StoreError(
+                f"{path} was written by a newer hitode ({owner} schema {done}, this one knows {len(scripts)})"
+            )
+        for number, script in enumerate(scripts[done:], start=done + 1):
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                f"INSERT INTO schema_versions (owner, version) VALUES ('{owner}', {number})"
+                " ON CONFLICT (owner) DO UPDATE SET version = excluded.version;\nCOMMIT;"
+            )
+            ran.append(f"{owner} {number}")
+    if ran:
+        log.info("store: %s migrated (%s)", path.name, ", ".join(ran))
