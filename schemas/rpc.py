@@ -29,14 +29,20 @@ class SignedCall(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SyncRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """ "Records of `author` on `channel` after `after`", asked by `caller`."""
+    """ "Records of `author` on `channel` after `after`", asked by `caller`.
+
+    `reply` is the inbox the caller listens on; it is signed with the rest, and a dm
+    channel is served only to the inbox the request names, so a captured request replayed
+    from elsewhere fetches nothing.
+    """
 
     caller: SpaceId
     author: SpaceId
     channel: Channel
     after: Annotated[int, msgspec.Meta(ge=0)]
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
-    at: dt.datetime
+    at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    reply: Annotated[str, msgspec.Meta(max_length=255)] = ""
 
 
 class SyncReply(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,9 +53,16 @@ class SyncReply(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Presence(msgspec.Struct, frozen=True, kw_only=True):
-    """A heartbeat: who is online, and how far its public chain goes (for gap repair)."""
+    """A heartbeat: who is online, and how far its chains go (for gap repair).
+
+    `dm_heads` names, per recipient, the seq of the dm chain the beating space writes to
+    it, so a recipient that lost the newest dm learns it from the beat and asks that
+    author alone (nobody asks every peer on a timer). The bus already shows who writes to
+    whom in its dm subjects; a beat tells its members nothing more.
+    """
 
     space: SpaceId
-    at: dt.datetime
+    at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
     pub_seq: Annotated[int, msgspec.Meta(ge=0)]
     http_url: str = ""
+    dm_heads: Annotated[dict[SpaceId, Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(max_length=10_000)] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.embedded_nats import EmbeddedNats
+from node.bus.embedded import EmbeddedNats
 from tests.eventually import eventually
 from tests.spaces import spaces_for
 

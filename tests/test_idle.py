@@ -17,14 +17,14 @@ from pathlib import Path
 import nats
 from nats.aio.msg import Msg
 
-from node.embedded_nats import EmbeddedNats
-from node.sync import Syncer
+from node.bus.embedded import EmbeddedNats
+from node.federation.sync import Syncer
 from tests.eventually import eventually
 from tests.spaces import Space, converged, spaces_for
 
 NAMES = ["kobe", "sapporo", "hakodate", "osaka", "kyoto", "nara", "sendai", "fukuoka", "naha", "kanazawa"]
-# Longer than any timer a node may have for asking its peers (the dm sweep is 30 s).
-QUIET = Syncer.DM_SWEEP + 5.0
+# Longer than any timer a node has (it looks at its own chains every IDLE_LOOK s, locally).
+QUIET = Syncer.IDLE_LOOK + 5.0
 LOUD = ("WARNING", "ERROR", "CRITICAL")
 
 

@@ -18,8 +18,8 @@ import nats.js
 import pytest_asyncio
 from nats.aio.client import Client
 
-from node.embedded_nats import EmbeddedNats
-from node.identity import Identity
+from node.bus.embedded import EmbeddedNats
+from node.federation.identity import Identity
 from schemas.event import Event
 from tests.eventually import eventually
 from tests.forge import Forged, forge, inject

@@ -17,8 +17,8 @@ from typing import Any
 
 import tomli_w
 
-from node.embedded_nats import EmbeddedNats
-from node.identity import Identity
+from node.bus.embedded import EmbeddedNats
+from node.federation.identity import Identity
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, converged
 

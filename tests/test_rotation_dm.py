@@ -15,12 +15,12 @@ from typing import Any
 import msgspec
 import nats
 
-from node.embedded_nats import EmbeddedNats, NatsCluster
+from node.bus.embedded import EmbeddedNats, NatsCluster
 from node.errors import Rejected
-from node.identity import Identity
+from node.federation.identity import Identity
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed
 from schemas.note import Note, Sealed
-from schemas.records import decode_body
+from schemas.note import Note as _Note
 from schemas.space import KeyRotation
 from tests.eventually import eventually
 from tests.forge import forge, inject
@@ -125,7 +125,7 @@ async def test_note_to_a_space_whose_rotation_kobe_applied_is_sealed_to_the_box_
     assert opens["new"] is not None, (
         "kobe sealed the note to osaka's old box key, not the one its rotation names"
         if opens["old"] is not None else "kobe's note opens with neither of osaka's box keys")
-    note = decode_body("note", opens["new"])
+    note = msgspec.msgpack.decode(opens["new"], type=_Note)
     assert isinstance(note, Note) and note.text == text
 
 

@@ -15,8 +15,8 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from node.embedded_nats import EmbeddedNats
-from node.identity import Identity
+from node.bus.embedded import EmbeddedNats
+from node.federation.identity import Identity
 from schemas.rpc import PRESENCE_TAG, RPC_TAG, Presence, SignedCall, SyncReply, SyncRequest
 from tests.eventually import eventually
 from tests.forge import forge, inject

@@ -37,6 +37,7 @@ from node.metrics import Metrics
 from node.store import Store
 from node.web import status
 from node.web.app import make_app
+from schemas.envelope import PUB
 
 __all__ = ["Node", "RUN_FILE", "DB_FILE"]
 
@@ -138,7 +139,7 @@ class Node:
         self.syncer = Syncer(
             self.bus, self.store, self.replica, self.ident, self.metrics,
             peers=lambda: self.directory.peers(),
-            backlog=lambda: self.applier.lag.get(f"{self.space}-pub", 1),
+            backlog=lambda channel: self.applier.lag.get(f"{self.space}-{'pub' if channel == PUB else 'dm'}", 1),
         )
         self.applier = await enter(
             Applier(self.bus, self.store, self.replica, self.space, self.metrics,

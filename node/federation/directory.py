@@ -37,6 +37,7 @@ __all__ = ["Directory", "edit_profile", "profile_from_config", "box_key_of", "SP
 
 log = logging.getLogger(__name__)
 KIND: Final = "space"
+BEAT_SKEW: Final = dt.timedelta(minutes=10)  # how far a beat's time may be from this clock
 
 
 def _check_space(h: Header, body: msgspec.Struct, signer: bytes) -> None:
@@ -97,6 +98,7 @@ class Directory:
         self.http_url = http_url
         self._interval = config.tuning.presence_interval
         self._seen: dict[str, float] = {}
+        self._skewed: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Directory:
@@ -194,19 +196,17 @@ class Directory:
     async def _beat(self) -> None:
         await self._bus.wait_ready()
         await self._bus.nc.subscribe("hitode.presence.*", cb=self._on_beat)
+        me = self._ident.space
         while True:
             if self._bus.ready:
-                seq = await self._store.scalar(
-                    "SELECT seq FROM chains WHERE author = ? AND channel = ?", (self._ident.space, PUB)
-                )
+                heads = {str(r[0]): int(r[1]) for r in await self._store.all(
+                    "SELECT channel, seq FROM chains WHERE author = ?", (me,))}
                 beat = Presence(
-                    space=self._ident.space, at=dt.datetime.now(dt.UTC),
-                    pub_seq=int(seq or 0), http_url=self.http_url,
+                    space=me, at=dt.datetime.now(dt.UTC), pub_seq=heads.pop(PUB, 0),
+                    http_url=self.http_url, dm_heads=heads,
                 )
                 try:
-                    await self._bus.nc.publish(
-                        f"hitode.presence.{self._ident.space}", sign_call(self._ident, PRESENCE_TAG, beat)
-                    )
+                    await self._bus.nc.publish(f"hitode.presence.{me}", sign_call(self._ident, PRESENCE_TAG, beat))
                 except nats.errors.Error as e:
                     log.debug("presence: %s", e)
             await asyncio.sleep(self._interval)
@@ -216,13 +216,23 @@ class Directory:
             beat, key = open_call(msg.data, PRESENCE_TAG, Presence)
         except Rejected:
             return
-        if beat.space == self._ident.space or msg.subject != f"hitode.presence.{beat.space}":
+        me = self._ident.space
+        if beat.space == me or msg.subject != f"hitode.presence.{beat.space}":
+            return
+        if abs(dt.datetime.now(dt.UTC) - beat.at) > max(BEAT_SKEW, dt.timedelta(seconds=3 * self._interval)):
+            # Out of time: a replayed beat, or a clock far off. Neither says "online now".
+            if beat.space not in self._skewed:
+                self._skewed.add(beat.space)
+                log.info("presence: a beat of %s is dated %s; is a clock wrong?", beat.space, beat.at.isoformat())
             return
         pinned = await self._store.scalar("SELECT sign_key FROM pins WHERE space = ?", (beat.space,))
         if pinned is not None and bytes(pinned) != key:
             return  # a beat for another space's id: ignore, records decide trust
         if pinned is None and len(self._seen) > 1000:
             return  # unknown ids cannot grow this without bound
+        self._skewed.discard(beat.space)
         self._seen[beat.space] = time.monotonic()
         if pinned is not None:
             self._on_head(beat.space, PUB, beat.pub_seq)
+            if me in beat.dm_heads:
+                self._on_head(beat.space, me, beat.dm_heads[me])

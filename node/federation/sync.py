@@ -2,9 +2,14 @@
 
 A gap (a record lost to stream limits or deleted, a node that joined late) shows as a
 record held `pending` after a missing seq, or as a presence beat announcing a higher seq
-than this node holds. After a grace period (redelivery usually closes it first), the node
-asks the author, then any online peer for `pub`, since signed records verify themselves.
-A `dm` channel is served only to its recipient, whose request is signed (DESIGN §4).
+than this node holds, for the author's `pub` chain or for the dm chain it writes to this
+node. Once the consumer has nothing more to deliver and a grace period has passed
+(redelivery usually closes a gap first), the node asks the author, then any online peer
+for `pub`, since signed records verify themselves. A gap that stays open is asked about
+less and less often. Nobody is asked anything on a timer: an idle federation is quiet.
+
+A `dm` channel is served only to its recipient, whose request is signed and names the
+inbox it listens on, so a captured request replayed from elsewhere fetches nothing.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from nats.aio.msg import Msg
 from node.bus.connection import Bus
 from node.errors import Rejected
 from node.federation.identity import Identity, open_call, sign_call
-from node.metrics import Metrics
 from node.federation.replica import Incoming, Replica
+from node.metrics import Metrics
 from node.store import Store
 from node.supervisor import forever
 from schemas.envelope import PUB
@@ -40,11 +45,19 @@ _reply_dec: Final = msgspec.msgpack.Decoder(SyncReply)
 _enc: Final = msgspec.msgpack.Encoder()
 MAX_REPLY_BYTES: Final = 900 * 1024  # under NATS's default 1 MiB max payload
 MAX_REQUEST_AGE: Final = dt.timedelta(hours=1)
+Key = tuple[str, str]
+
+
+class _Gap(msgspec.Struct):
+    after: int  # the contiguous seq held when this gap was first seen
+    due: float  # monotonic time of the next question
+    wait: float  # the pause before the one after
 
 
 class Syncer:
     GRACE: Final = 1.5  # seconds a gap may stand before this node asks for it
-    DM_SWEEP: Final = 30.0  # seconds between asking peers for dm records this node lacks
+    MAX_WAIT: Final = 120.0  # the longest pause between questions about one gap
+    IDLE_LOOK: Final = 30.0  # with no gap open, how often to look at the chains (SQLite only)
 
     def __init__(
         self,
@@ -55,7 +68,7 @@ class Syncer:
         metrics: Metrics,
         *,
         peers: Callable[[], list[str]],
-        backlog: Callable[[], int] = lambda: 0,
+        backlog: Callable[[str], int] = lambda channel: 0,
         interval: float = 1.0,
     ) -> None:
         self._bus = bus
@@ -64,10 +77,10 @@ class Syncer:
         self._ident = ident
         self._metrics = metrics
         self._peers = peers
-        self._backlog = backlog
+        self._backlog = backlog  # messages the consumer of this channel has yet to deliver
         self._interval = interval
-        self._heads: dict[tuple[str, str], int] = {}
-        self._since: dict[tuple[str, str], float] = {}
+        self._heads: dict[Key, int] = {}
+        self._gaps: dict[Key, _Gap] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._kick = asyncio.Event()
 
@@ -86,10 +99,11 @@ class Syncer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def note_head(self, author: str, channel: str, seq: int) -> None:
-        """A peer says how far its chain goes (presence beat)."""
+        """A peer says how far one of its chains goes (presence beat)."""
         key = (author, channel)
         if seq > self._heads.get(key, 0):
             self._heads[key] = seq
+            self._kick.set()
 
     def kick(self) -> None:
         self._kick.set()
@@ -107,25 +121,33 @@ class Syncer:
                 await sub.unsubscribe()
 
     async def _handle(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
         try:
-            reply = await self.answer(msg.data)
+            reply = await self.answer(msg.data, msg.reply)
         except Rejected as e:
             reply = SyncReply(error=e.message)
+        except Exception:  # noqa: BLE001 - a caller's odd request must not go unanswered
+            log.exception("sync: failed to answer a request")
+            reply = SyncReply(error="the node failed on this request")
         try:
             await msg.respond(_enc.encode(reply))
         except nats.errors.Error as e:
             log.info("sync: could not answer (%s)", e)
 
-    async def answer(self, data: bytes) -> SyncReply:
+    async def answer(self, data: bytes, reply_to: str) -> SyncReply:
         req, key = open_call(data, RPC_TAG, SyncRequest)
         if abs(dt.datetime.now(dt.UTC) - req.at) > MAX_REQUEST_AGE:
-            # A replayed request must not fetch a dm channel's records to another inbox.
             raise Rejected("the request is too old or from the future; check the clock")
         pinned = await self._store.scalar("SELECT sign_key FROM pins WHERE space = ?", (req.caller,))
         if pinned is not None and bytes(pinned) != key:
             raise Rejected(f"the request is not signed by {req.caller}'s pinned key")
-        if req.channel != PUB and (req.channel != req.caller or pinned is None):
-            raise Rejected("a dm channel is served only to its recipient")
+        if req.channel != PUB:
+            if req.channel != req.caller or pinned is None:
+                raise Rejected("a dm channel is served only to its recipient")
+            if req.reply != reply_to:
+                # Signed for another inbox: a captured request replayed from elsewhere.
+                raise Rejected("the request names another reply inbox")
         # The size cap is applied in SQL, so a request never loads more than one reply.
         rows = await self._store.all(
             "SELECT raw FROM (SELECT raw, sum(length(raw) + 8) OVER (ORDER BY seq) AS total"
@@ -133,75 +155,78 @@ class Syncer:
             " ORDER BY seq LIMIT ?) WHERE total <= ?",
             (req.author, req.channel, req.after, req.limit, MAX_REPLY_BYTES),
         )
-        out = [bytes(r[0]) for r in rows]
         self._metrics.sync_served.inc()
-        return SyncReply(envelopes=out)
+        return SyncReply(envelopes=[bytes(r[0]) for r in rows])
 
     # repairing
 
-    async def _gaps(self) -> dict[tuple[str, str], int]:
+    async def _open_gaps(self) -> dict[Key, int]:
         """Each chain that is behind what is known to exist, with its contiguous seq."""
         chains = {
             (r[0], r[1]): int(r[2])
             for r in await self._store.all("SELECT author, channel, seq FROM chains")
         }
-        gaps: dict[tuple[str, str], int] = {}
-        for r in await self._store.all(
-            "SELECT DISTINCT author, channel FROM log WHERE state = 'pending'"
-        ):
+        gaps: dict[Key, int] = {}
+        for r in await self._store.all("SELECT DISTINCT author, channel FROM log WHERE state = 'pending'"):
             key = (r[0], r[1])
             gaps[key] = chains.get(key, 0)
-        if self._backlog() == 0:
-            # A head announced by presence is a gap only once the stream has nothing more
-            # for us; before that, the records are on their way through the consumer.
-            for key, head in self._heads.items():
-                if key[0] != self._ident.space and head > chains.get(key, 0):
-                    gaps[key] = chains.get(key, 0)
+        for key, head in self._heads.items():
+            # A head announced by presence is a gap only once the consumer has nothing
+            # more for us; before that, the records are on their way.
+            if key[0] != self._ident.space and head > chains.get(key, 0) and self._backlog(key[1]) == 0:
+                gaps[key] = chains.get(key, 0)
         return gaps
 
     async def _repair_loop(self) -> None:
-        last_dm_sweep = 0.0
+        wait = self.IDLE_LOOK
         while True:
-            try:
-                await asyncio.wait_for(self._kick.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=wait)
             self._kick.clear()
             await self._bus.wait_ready()
-            gaps = await self._gaps()
+            open_now = await self._open_gaps()
             now = time.monotonic()
-            for key in list(self._since):
-                if key not in gaps:
-                    del self._since[key]
-            for key, after in gaps.items():
-                first = self._since.setdefault(key, now)
-                if now - first >= self.GRACE:
+            for key in list(self._gaps):
+                if key not in open_now:
+                    del self._gaps[key]
+            for key, after in open_now.items():
+                gap = self._gaps.get(key)
+                if gap is None or after > gap.after:  # new, or it moved on: start afresh
+                    self._gaps[key] = gap = _Gap(after=after, due=now + self.GRACE, wait=self.GRACE)
+                if now >= gap.due:
                     await self.repair(*key, after=after)
-                    self._since[key] = now
-            if now - last_dm_sweep >= self.DM_SWEEP:
-                # A dm lost at the end of a channel shows no gap (nothing comes after it),
-                # and presence announces only the pub head: ask online peers now and then.
-                last_dm_sweep = now
-                me = self._ident.space
-                for peer in self._peers():
-                    held = await self._store.scalar(
-                        "SELECT seq FROM chains WHERE author = ? AND channel = ?", (peer, me)
-                    )
-                    await self.repair(peer, me, after=int(held or 0), quiet=True)
+                    gap.wait = min(gap.wait * 2, self.MAX_WAIT)
+                    gap.due = time.monotonic() + gap.wait
+            # Sleep until the next question is due; with nothing open, look again now and
+            # then anyway (a head announced while the consumer was busy), locally only.
+            now = time.monotonic()
+            wait = min((g.due - now for g in self._gaps.values()), default=self.IDLE_LOOK)
+            wait = max(0.05, min(wait, self._interval if self._waiting_heads() else self.IDLE_LOOK))
 
-    async def repair(self, author: str, channel: str, *, after: int, quiet: bool = False) -> int:
+    def _waiting_heads(self) -> bool:
+        """Heads announced beyond what the consumers have delivered yet."""
+        return any(self._backlog(channel) for _, channel in self._heads)
+
+    async def repair(self, author: str, channel: str, *, after: int) -> int:
         """Ask the author, then (for pub) other peers; returns how many records applied."""
         candidates = [author]
         if channel == PUB:
             candidates += [p for p in self._peers() if p not in (author, self._ident.space)]
-        req = SyncRequest(
-            caller=self._ident.space, author=author, channel=channel, after=after,
-            at=dt.datetime.now(dt.UTC),
-        )
-        payload = sign_call(self._ident, RPC_TAG, req)
+        nc = self._bus.nc
         for peer in candidates:
+            inbox = nc.new_inbox()
+            req = SyncRequest(
+                caller=self._ident.space, author=author, channel=channel, after=after,
+                at=dt.datetime.now(dt.UTC), reply=inbox,
+            )
             try:
-                msg = await self._bus.nc.request(f"hitode.rpc.{peer}.sync", payload, timeout=2.0)
+                sub = await nc.subscribe(inbox, max_msgs=1)
+                try:
+                    await nc.publish(f"hitode.rpc.{peer}.sync", sign_call(self._ident, RPC_TAG, req), reply=inbox)
+                    msg = await sub.next_msg(timeout=2.0)
+                finally:
+                    with contextlib.suppress(nats.errors.Error):
+                        await sub.unsubscribe()
                 reply = _reply_dec.decode(msg.data)
             except (nats.errors.Error, TimeoutError, msgspec.DecodeError, msgspec.ValidationError) as e:
                 self._metrics.sync_requests.labels(outcome="no_answer").inc()
@@ -209,11 +234,10 @@ class Syncer:
                 continue
             if reply.error:
                 self._metrics.sync_requests.labels(outcome="refused").inc()
-                log.warning("sync: %s refused to serve %s/%s: %s", peer, author, channel, reply.error)
+                log.info("sync: %s refused to serve %s/%s: %s", peer, author, channel, reply.error)
                 continue
             if not reply.envelopes:
-                if not quiet:
-                    self._metrics.sync_requests.labels(outcome="empty").inc()
+                self._metrics.sync_requests.labels(outcome="empty").inc()
                 continue
             result = await self._replica.apply([Incoming(e, None, f"sync:{peer}") for e in reply.envelopes])
             self._metrics.sync_requests.labels(outcome="repaired").inc()
