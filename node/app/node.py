@@ -161,11 +161,11 @@ class Node:
 
     async def _serve_http(self) -> None:
         routes = [*status.ROUTES, *(r for f in self.features for r in f.routes)]
-        runner = web.AppRunner(make_app(self, routes), access_log=None, handle_signals=False)
+        runner = web.AppRunner(make_app(self, routes), access_log=None, handle_signals=False, shutdown_timeout=2)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         h = self.config.http
-        site = web.TCPSite(runner, h.host, h.port, shutdown_timeout=2)
+        site = web.TCPSite(runner, h.host, h.port)
         try:
             await site.start()
         except OSError as e:

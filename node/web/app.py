@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -19,9 +20,10 @@ from node.web.openapi import document
 from node.web.payload import authorize, json_response
 from node.web.route import Route
 
-__all__ = ["make_app"]
+__all__ = ["make_app", "OPENAPI"]
 
 log = logging.getLogger(__name__)
+OPENAPI: Final = web.AppKey("openapi", dict[str, Any])  # generated once, from the routes served
 
 
 def _error(e: HitodeError) -> web.Response:
@@ -48,7 +50,7 @@ async def errors(
 
 def make_app(ctx: Context, routes: Sequence[Route]) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=256 * 1024)
-    app["openapi"] = document(routes)
+    app[OPENAPI] = document(routes)
     for route in routes:
         app.router.add_route(route.method, route.path, _bind(ctx, route))
     return app

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from node.context import Context
 from node.federation import records
+from node.web.app import OPENAPI
 from node.web.payload import json_response, token_ok
 from node.web.route import Route
 from schemas.envelope import PUB
@@ -26,7 +27,7 @@ async def metrics(node: Context, request: web.Request) -> web.Response:
 
 
 async def openapi(node: Context, request: web.Request) -> web.Response:
-    return json_response(request.app["openapi"])
+    return json_response(request.app[OPENAPI])
 
 
 async def federation(node: Context, request: web.Request) -> web.Response:

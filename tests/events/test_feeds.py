@@ -39,7 +39,7 @@ def vevent(uid: str, *lines: str) -> tuple[str, ...]:
 # A space's feed as a calendar app exports it: a one-off evening event with a room; a
 # weekly standup (online, 90 min) with an EXDATE and one moved occurrence; an all-day
 # holiday; a cancelled event; one long past; one in Berlin with no end; one with no start.
-FEED = (Path(__file__).parent / "data" / "space_feed.ics").read_bytes()
+FEED = (Path(__file__).parents[1] / "data" / "space_feed.ics").read_bytes()
 
 
 def by_uid(events: list[FeedEvent], uid: str) -> list[FeedEvent]:

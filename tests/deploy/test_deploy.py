@@ -23,7 +23,7 @@ from tests.eventually import eventually
 from tests.net import free_port
 from tests.spaces import HttpError, Space, converged
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 @pytest.mark.parametrize("conf", sorted(DEPLOY.rglob("*.conf")), ids=lambda p: str(p.relative_to(DEPLOY)))

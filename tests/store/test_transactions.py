@@ -1,0 +1,120 @@
+"""A write is one unit: a cancellation never splits it, and the store stays usable after one.
+
+The review found the old `async with store.write()` poisoned: cancelled while its BEGIN
+waited in the database thread, it skipped the rollback and the BEGIN ran anyway, so every
+later write failed with "cannot start a transaction within a transaction" (the relay logged
+exactly that when the demo was stopped with Ctrl-C). These scenarios cancel writers at each
+point a unit can be in: queued behind another, and running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from node.store import Store, Tx
+from tests.eventually import eventually
+
+
+def _alert(tx: Tx, message: str) -> None:
+    tx.execute("INSERT INTO alerts (at, kind, space, message) VALUES (0, 'test', 'kobe', ?)", (message,))
+
+
+async def _messages(store: Store) -> list[str]:
+    return [r[0] for r in await store.all("SELECT message FROM alerts ORDER BY id")]
+
+
+async def test_a_writer_cancelled_while_queued_never_runs_and_the_next_write_works(tmp_path: Path) -> None:
+    """A unit cancelled before its turn is dropped whole; the writer connection is not left in a transaction."""
+    async with Store(tmp_path / "kobe.db") as store:
+        gate = threading.Event()
+
+        def blocker(tx: Tx) -> None:
+            _alert(tx, "first")
+            gate.wait(10)
+
+        first = asyncio.create_task(store.transact(blocker))
+        queued = asyncio.create_task(store.transact(lambda tx: _alert(tx, "cancelled")))
+        await asyncio.sleep(0.05)  # both submitted; the writer is busy with the first
+        queued.cancel()
+        gate.set()
+        await first
+        try:
+            await queued
+        except asyncio.CancelledError:
+            pass
+        await store.transact(lambda tx: _alert(tx, "after"))
+        assert await _messages(store) == ["first", "after"]
+
+
+async def test_a_writer_cancelled_mid_unit_waits_for_its_end_and_the_write_stands(tmp_path: Path) -> None:
+    """Cancelled while its unit runs, the caller sees the cancellation only once the unit has committed whole."""
+    async with Store(tmp_path / "kobe.db") as store:
+        started, gate = threading.Event(), threading.Event()
+        woken: list[str] = []
+        store.on_commit("test", lambda: woken.append("committed"))
+
+        def slow(tx: Tx) -> None:
+            _alert(tx, "one")
+            started.set()
+            gate.wait(10)
+            _alert(tx, "two")
+            tx.notify("test")
+
+        task = asyncio.create_task(store.transact(slow))
+        await eventually(started.is_set)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done(), "the caller must wait for the unit it started"
+        gate.set()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        assert await _messages(store) == ["one", "two"]  # all of it, never half
+        assert woken == ["committed"]  # the commit still wakes its listeners
+        await store.transact(lambda tx: _alert(tx, "three"))
+        assert await _messages(store) == ["one", "two", "three"]
+
+
+async def test_a_unit_that_fails_rolls_back_whole_and_listeners_are_not_woken(tmp_path: Path) -> None:
+    """An exception inside a unit undoes every statement of it; nothing is notified."""
+    async with Store(tmp_path / "kobe.db") as store:
+        woken: list[str] = []
+        store.on_commit("test", lambda: woken.append("x"))
+
+        def failing(tx: Tx) -> None:
+            _alert(tx, "half")
+            tx.notify("test")
+            raise ValueError("refused")
+
+        try:
+            await store.transact(failing)
+        except ValueError:
+            pass
+        await store.transact(lambda tx: _alert(tx, "whole"))
+        assert await _messages(store) == ["whole"] and woken == []
+
+
+async def test_closing_the_store_lets_a_running_unit_finish(tmp_path: Path) -> None:
+    """Shutdown does not cut a write in two: a unit that has begun commits before the store closes."""
+    path = tmp_path / "kobe.db"
+    store = Store(path)
+    await store.open()
+    started, gate = threading.Event(), threading.Event()
+
+    def slow(tx: Tx) -> None:
+        _alert(tx, "before close")
+        started.set()
+        gate.wait(10)
+
+    task = asyncio.create_task(store.transact(slow))
+    await eventually(started.is_set)
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0.05)
+    gate.set()
+    await task
+    await closing
+    async with Store(path) as again:
+        assert await _messages(again) == ["before close"]
