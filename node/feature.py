@@ -9,7 +9,7 @@ new package and one line in app/features.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import msgspec
@@ -18,7 +18,7 @@ from node.context import Context
 from node.federation.kinds import Kind
 from node.web.route import Route
 
-__all__ = ["Feature", "PartFactory"]
+__all__ = ["Feature", "PartFactory", "check_composition"]
 
 # Makes one running part (a loop, a client) from the node's context; entered after the
 # kernel's parts and left before them. The entered object is what `Context.part` returns.
@@ -27,7 +27,19 @@ PartFactory = Callable[[Context], AbstractAsyncContextManager[object]]
 
 class Feature(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # also the owner of its migrations: a-z, 0-9, _
+    requires: tuple[str, ...] = ()  # features whose tables or rules this one uses
     kinds: tuple[Kind, ...] = ()
     routes: tuple[Route, ...] = ()
     migrations: tuple[str, ...] = ()
     parts: tuple[PartFactory, ...] = ()
+
+
+def check_composition(features: Sequence[Feature]) -> None:
+    """Names unique, never the kernel's, and every feature's requirements present."""
+    names = [f.name for f in features]
+    for f in features:
+        if f.name == "kernel" or names.count(f.name) > 1:
+            raise ValueError(f"feature name {f.name!r} is taken")
+        missing = [r for r in f.requires if r not in names]
+        if missing:
+            raise ValueError(f"feature {f.name!r} needs {', '.join(missing)}, which this node does not run")

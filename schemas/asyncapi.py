@@ -16,8 +16,8 @@ from typing import Any, Final
 import msgspec
 
 from schemas.envelope import Envelope, Header, MAX_ENVELOPE_BYTES
-from schemas.note import Sealed
-from schemas.rpc import Presence, SignedCall, SyncReply, SyncRequest
+from schemas.envelope import Sealed
+from schemas.rpc import DmHead, Presence, SignedCall, SyncReply, SyncRequest
 
 __all__ = ["document", "render", "PATH", "clean_descriptions"]
 
@@ -26,7 +26,7 @@ PATH: Final = Path(__file__).with_name("asyncapi.json")
 
 def document(pub_kinds: Mapping[str, type[msgspec.Struct]], dm_kinds: Mapping[str, type[msgspec.Struct]]) -> dict[str, Any]:
     pub_kinds, dm_kinds = dict(sorted(pub_kinds.items())), dict(sorted(dm_kinds.items()))
-    types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence,
+    types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence, DmHead,
                         *pub_kinds.values(), *dm_kinds.values()]
     _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     schemas = clean_descriptions(schemas)
@@ -67,6 +67,12 @@ def document(pub_kinds: Mapping[str, type[msgspec.Struct]], dm_kinds: Mapping[st
             "request": message("syncRequest", "SignedCall", "A SignedCall whose payload is a SyncRequest"),
             "reply": message("syncReply", "SyncReply", "Raw envelopes in seq order"),
         },
+    }
+    channels["rpc.head"] = {
+        "address": "hitode.rpc.{to}.head",
+        "description": "Core NATS, no reply: an author tells one recipient how far the dm chain to it goes.",
+        "parameters": {"to": {"description": "the recipient"}},
+        "messages": {"head": message("dmHead", "SignedCall", "A SignedCall whose payload is a DmHead")},
     }
     channels["presence"] = {
         "address": "hitode.presence.{space}",

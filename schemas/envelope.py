@@ -19,6 +19,7 @@ import msgspec
 from schemas.ids import Kind, RecordId, SpaceId
 
 __all__ = [
+    "Sealed",
     "DOMAIN_TAG",
     "MAX_ENVELOPE_BYTES",
     "Channel",
@@ -90,3 +91,16 @@ def envelope_hash(signed: bytes) -> bytes:
     without breaking the signature, and must not be able to fork a chain by doing so.
     """
     return hashlib.sha256(signed).digest()
+
+
+class Sealed(msgspec.Struct, frozen=True, kw_only=True):
+    """A dm body: the plaintext record boxed to the recipient.
+
+    `box_key` is the sender's X25519 public key; it sits inside the signed bytes, so the
+    pinned Ed25519 key vouches for it, and it must equal the box key of the sender's own
+    space record when the receiver has one.
+    """
+
+    box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    nonce: Annotated[bytes, msgspec.Meta(min_length=24, max_length=24)]
+    ciphertext: bytes

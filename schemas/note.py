@@ -13,7 +13,7 @@ import msgspec
 
 from schemas.ids import RecordId, SpaceId
 
-__all__ = ["Note", "NoteInput", "Sealed"]
+__all__ = ["Note", "NoteInput"]
 
 
 class Note(msgspec.Struct, frozen=True, kw_only=True, tag="note"):
@@ -31,16 +31,3 @@ class NoteInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     to: SpaceId
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000)]
     subject: Annotated[str, msgspec.Meta(max_length=200)] = ""
-
-
-class Sealed(msgspec.Struct, frozen=True, kw_only=True):
-    """A dm body: the plaintext record boxed to the recipient.
-
-    `box_key` is the sender's X25519 public key; it sits inside the signed bytes, so the
-    pinned Ed25519 key vouches for it, and it must equal the box key of the sender's own
-    space record when the receiver has one.
-    """
-
-    box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
-    nonce: Annotated[bytes, msgspec.Meta(min_length=24, max_length=24)]
-    ciphertext: bytes

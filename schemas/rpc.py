@@ -14,10 +14,11 @@ import msgspec
 from schemas.envelope import Channel
 from schemas.ids import SpaceId
 
-__all__ = ["RPC_TAG", "PRESENCE_TAG", "SyncRequest", "SyncReply", "Presence", "SignedCall"]
+__all__ = ["RPC_TAG", "PRESENCE_TAG", "HEAD_TAG", "SyncRequest", "SyncReply", "Presence", "DmHead", "SignedCall"]
 
 RPC_TAG: Final = b"hitode/v1/rpc\x00"
 PRESENCE_TAG: Final = b"hitode/v1/presence\x00"
+HEAD_TAG: Final = b"hitode/v1/head\x00"
 
 
 class SignedCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,9 +32,9 @@ class SignedCall(msgspec.Struct, frozen=True, kw_only=True):
 class SyncRequest(msgspec.Struct, frozen=True, kw_only=True):
     """ "Records of `author` on `channel` after `after`", asked by `caller`.
 
-    `reply` is the inbox the caller listens on; it is signed with the rest, and a dm
-    channel is served only to the inbox the request names, so a captured request replayed
-    from elsewhere fetches nothing.
+    `reply` is the inbox the caller listens on; it is signed with the rest, a dm channel
+    is served only to the inbox the request names, and only once, so a captured request
+    replayed fetches nothing.
     """
 
     caller: SpaceId
@@ -53,16 +54,22 @@ class SyncReply(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Presence(msgspec.Struct, frozen=True, kw_only=True):
-    """A heartbeat: who is online, and how far its chains go (for gap repair).
-
-    `dm_heads` names, per recipient, the seq of the dm chain the beating space writes to
-    it, so a recipient that lost the newest dm learns it from the beat and asks that
-    author alone (nobody asks every peer on a timer). The bus already shows who writes to
-    whom in its dm subjects; a beat tells its members nothing more.
-    """
+    """A heartbeat: who is online, and how far its public chain goes (for gap repair)."""
 
     space: SpaceId
     at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
     pub_seq: Annotated[int, msgspec.Meta(ge=0)]
     http_url: str = ""
-    dm_heads: Annotated[dict[SpaceId, Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(max_length=10_000)] = {}
+
+
+class DmHead(msgspec.Struct, frozen=True, kw_only=True):
+    """On `hitode.rpc.<to>.head`, to that space alone: how far the dm chain `author`
+    writes to it goes. Sent when the recipient comes online, so a dm lost at the end of
+    a chain (nothing after it shows a gap) is asked for, from its author only; nobody
+    else learns who writes to whom.
+    """
+
+    author: SpaceId
+    to: SpaceId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    at: Annotated[dt.datetime, msgspec.Meta(tz=True)]

@@ -79,3 +79,7 @@ class KeyRotation(msgspec.Struct, frozen=True, kw_only=True, tag="rotation"):
     space: SpaceId
     sign_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
     box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    # Per channel ("pub", or a recipient's id), the last seq the old key signed: records
+    # up to there stay valid under it when they arrive after the rotation (a dm chain is
+    # ordered apart from the pub chain that carries this record). Empty from older peers.
+    heads: Annotated[dict[str, Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=100_000)] = {}

@@ -18,7 +18,8 @@ from nats.js.api import Header as NatsHeader
 from node.federation.identity import Identity
 from node.federation.outbox import new_id
 from schemas.envelope import DOMAIN_TAG, PUB, Envelope, Header, Signed, envelope_hash
-from schemas.note import Note, Sealed
+from schemas.envelope import Sealed
+from schemas.note import Note
 from msgspec.msgpack import encode as encode_body
 from schemas.space import SpaceProfile
 

@@ -25,7 +25,7 @@ from node.bus.connection import Bus, BusSettings
 from node.bus.embedded import EmbeddedNats
 from node.config import Config
 from node.errors import ConfigError
-from node.feature import Feature
+from node.feature import Feature, check_composition
 from node.federation import rotation
 from node.federation.applier import Applier
 from node.federation.directory import Directory
@@ -54,6 +54,7 @@ class Node:
     def __init__(self, data_dir: Path, config: Config, features: Sequence[Feature] = DEFAULT) -> None:
         self.data_dir = data_dir
         self.config = config
+        check_composition(features)
         self.features = tuple(features)
         self.space = config.space.id
         self.metrics = Metrics()
@@ -136,6 +137,7 @@ class Node:
                 in_flight=cfg.tuning.relay_in_flight, timeout=cfg.tuning.relay_timeout,
             )
         )
+        # Both made before either starts: each one's loops call the other.
         self.syncer = Syncer(
             self.bus, self.store, self.replica, self.ident, self.metrics,
             peers=lambda: self.directory.peers(),
@@ -145,10 +147,10 @@ class Node:
             Applier(self.bus, self.store, self.replica, self.space, self.metrics,
                     batch=cfg.tuning.fetch_batch, on_batch=self._on_batch)
         )
+        self.directory = Directory(self.store, self.bus, self.ident, cfg, on_head=self.syncer.note_head,
+                                   on_online=self.syncer.announce_heads)
         await enter(self.syncer)
-        self.directory = await enter(
-            Directory(self.store, self.bus, self.ident, cfg, on_head=self.syncer.note_head)
-        )
+        await enter(self.directory)
         for feature in self.features:
             for make in feature.parts:
                 part = await enter(make(self))

@@ -26,6 +26,7 @@ def _importer(ctx: Context) -> AbstractAsyncContextManager[object]:
 
 FEATURE = Feature(
     name="events",
+    requires=("members",),  # an RSVP is for a member of this space
     kinds=(
         Kind(name=KIND, body=Event, check=check_record, unique_id=True, summary="an event of its author's space"),
         Kind(name=rsvps.KIND, body=Rsvp, dm=True, on_apply=rsvps.on_rsvp,

@@ -89,12 +89,6 @@ class Applier:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _position(self, name: str) -> int:
-        return int(
-            await self._store.scalar("SELECT stream_seq FROM positions WHERE consumer = ?", (name,))
-            or 0
-        )
-
     async def _stream_position(self, name: str) -> int:
         """The position to resume from, or 0 if stream HITODE is not the one it was kept for.
 

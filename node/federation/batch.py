@@ -19,10 +19,11 @@ from node.federation.intake import Verified
 from node.store import Tx
 from schemas.space import SpaceProfile
 
-__all__ = ["Batch", "Chain", "Key", "log_row", "now_pin"]
+__all__ = ["Batch", "Chain", "Key", "log_row"]
 
 Key = tuple[str, str]
 _space: Final = msgspec.msgpack.Decoder(SpaceProfile)
+_heads: Final = msgspec.msgpack.Decoder(dict[str, int])
 
 
 class Chain(msgspec.Struct):
@@ -49,10 +50,14 @@ class Batch:
         self.versions: dict[tuple[str, str, str], int] = {}
         self.owners: dict[tuple[str, str], str | None] = {}
         self.box_keys: dict[str, set[bytes] | None] = {}
+        # keys each author rotated away from, with the seq per channel each signed up to
+        self.earlier: dict[str, list[tuple[bytes, dict[str, int]]]] = {}
+        self.unpinned_pending = 0  # pending rows of authors with no pinned key (bounded)
         self.new_pins: list[tuple[Any, ...]] = []
         self.log_rows: list[tuple[Any, ...]] = []
         self.log_states: list[tuple[Any, ...]] = []
         self.record_rows: list[tuple[Any, ...]] = []
+        self.owner_rows: list[tuple[str, str, str]] = []
         self.dirty: set[Key] = set()
 
     def load(self, verified: Sequence[Verified]) -> None:
@@ -60,6 +65,11 @@ class Batch:
         authors = sorted({v.header.author for v in verified})
         for r in tx.all(f"SELECT space, sign_key FROM pins WHERE space IN ({_marks(len(authors))})", authors):
             self.pins[r[0]] = bytes(r[1])
+        for r in tx.all(f"SELECT space, sign_key, heads FROM earlier_keys WHERE space IN ({_marks(len(authors))})", authors):
+            self.earlier.setdefault(r[0], []).append((bytes(r[1]), _heads.decode(r[2])))
+        if any(a not in self.pins for a in authors):
+            self.unpinned_pending = int(tx.scalar(
+                "SELECT count(*) FROM log WHERE state = 'pending' AND author NOT IN (SELECT space FROM pins)") or 0)
         seqs: dict[Key, list[int]] = {}
         for v in verified:
             seqs.setdefault((v.header.author, v.header.channel), []).append(v.header.seq)
@@ -96,14 +106,37 @@ class Batch:
         )
         return None if raw is None else bytes(raw)
 
+    def signed_by(self, author: str, key: bytes, channel: str, seq: int) -> bool:
+        """Is `key` the author's for this record: the pinned key, or one it rotated away
+        from that signed up to this seq on this channel before the rotation."""
+        if self.pins.get(author) == key:
+            return True
+        return any(k == key and seq <= heads.get(channel, 0) for k, heads in self.earlier.get(author, ()))
+
+    def retire_key(self, author: str, key: bytes, heads: dict[str, int]) -> None:
+        box = self.tx.scalar("SELECT box_key FROM pins WHERE space = ?", (author,))
+        self.tx.execute(
+            "INSERT OR REPLACE INTO earlier_keys (space, sign_key, box_key, heads, retired_at) VALUES (?, ?, ?, ?, ?)",
+            (author, key, box, msgspec.msgpack.encode(heads), time.time()),
+        )
+        self.earlier.setdefault(author, []).append((key, dict(heads)))
+
+    def forget_pending(self, key: Key, seq: int) -> None:
+        """A pending row that never was part of the chain (see Replica._held_pending_stands)."""
+        self.tx.execute("DELETE FROM log WHERE author = ? AND channel = ? AND seq = ? AND state = 'pending'", (*key, seq))
+        self.pending[key].discard(seq)
+        self.held.pop((*key, seq), None)
+
     def owner(self, kind: str, record_id: str) -> str | None:
-        """The author that holds a record id of a kind addressed by id alone, if any."""
+        """The first author of a record id (kinds addressed by id alone), if any."""
         if (kind, record_id) not in self.owners:
             self.owners[(kind, record_id)] = self.tx.scalar(
-                "SELECT author FROM records WHERE kind = ? AND record_id = ? ORDER BY updated_at LIMIT 1",
-                (kind, record_id),
-            )
+                "SELECT author FROM owners WHERE kind = ? AND record_id = ?", (kind, record_id))
         return self.owners[(kind, record_id)]
+
+    def own(self, kind: str, record_id: str, author: str) -> None:
+        self.owners[(kind, record_id)] = author
+        self.owner_rows.append((kind, record_id, author))
 
     def box_keys_of(self, author: str) -> set[bytes] | None:
         """The box keys the author's own signed records name (profile, rotation), if any."""
@@ -116,6 +149,9 @@ class Batch:
                               (author, author))
             if row is not None:
                 keys.add(_space.decode(row[0]).box_key)
+            # the box keys it rotated away from: its dm sealed before the rotation
+            keys.update(bytes(r[0]) for r in self.tx.all(
+                "SELECT box_key FROM earlier_keys WHERE space = ? AND box_key IS NOT NULL", (author,)))
             self.box_keys[author] = keys or None
         return self.box_keys[author]
 
@@ -142,12 +178,14 @@ class Batch:
                 " channel = excluded.channel, version = excluded.version, body = excluded.body,"
                 " hash = excluded.hash, updated_at = excluded.updated_at"
                 " WHERE excluded.version > records.version", newest.values())
+        if self.owner_rows:
+            tx.executemany("INSERT OR IGNORE INTO owners (kind, record_id, author) VALUES (?, ?, ?)", self.owner_rows)
         if self.dirty:
             tx.executemany(
                 "INSERT INTO chains (author, channel, seq, head) VALUES (?, ?, ?, ?) ON CONFLICT"
                 " (author, channel) DO UPDATE SET seq = excluded.seq, head = excluded.head",
                 [(*k, self.chains[k].seq, self.chains[k].head) for k in self.dirty])
-        self.new_pins, self.log_rows, self.log_states, self.record_rows = [], [], [], []
+        self.new_pins, self.log_rows, self.log_states, self.record_rows, self.owner_rows = [], [], [], [], []
         self.dirty = set()
 
 
@@ -155,9 +193,5 @@ def log_row(v: Verified, state: str) -> tuple[Any, ...]:
     h = v.header
     return (h.author, h.channel, h.seq, h.id, v.hash, h.prev, h.kind, h.record_id, h.version,
             v.raw, state, time.time())
-
-
-def now_pin(author: str, key: bytes) -> tuple[Any, ...]:
-    return (author, key, time.time())
 
 

@@ -17,7 +17,7 @@ from node.errors import BadInput, Rejected
 from node.federation.identity import Identity
 from node.federation.intake import Rejection, Verified
 from node.federation.kinds import Kinds
-from schemas.note import Sealed
+from schemas.envelope import Sealed
 
 __all__ = ["Opened", "open_body"]
 

@@ -88,6 +88,7 @@ class Directory:
         config: Config,
         *,
         on_head: Callable[[str, str, int], None],
+        on_online: Callable[[str], None] = lambda space: None,
         http_url: str = "",
     ) -> None:
         self._store = store
@@ -95,6 +96,7 @@ class Directory:
         self._ident = ident
         self._config = config
         self._on_head = on_head
+        self._on_online = on_online  # a known space is back (or seen for the first time)
         self.http_url = http_url
         self._interval = config.tuning.presence_interval
         self._seen: dict[str, float] = {}
@@ -199,12 +201,8 @@ class Directory:
         me = self._ident.space
         while True:
             if self._bus.ready:
-                heads = {str(r[0]): int(r[1]) for r in await self._store.all(
-                    "SELECT channel, seq FROM chains WHERE author = ?", (me,))}
-                beat = Presence(
-                    space=me, at=dt.datetime.now(dt.UTC), pub_seq=heads.pop(PUB, 0),
-                    http_url=self.http_url, dm_heads=heads,
-                )
+                seq = await self._store.scalar("SELECT seq FROM chains WHERE author = ? AND channel = ?", (me, PUB))
+                beat = Presence(space=me, at=dt.datetime.now(dt.UTC), pub_seq=int(seq or 0), http_url=self.http_url)
                 try:
                     await self._bus.nc.publish(f"hitode.presence.{me}", sign_call(self._ident, PRESENCE_TAG, beat))
                 except nats.errors.Error as e:
@@ -231,8 +229,9 @@ class Directory:
         if pinned is None and len(self._seen) > 1000:
             return  # unknown ids cannot grow this without bound
         self._skewed.discard(beat.space)
+        back = not self.online(beat.space)
         self._seen[beat.space] = time.monotonic()
         if pinned is not None:
             self._on_head(beat.space, PUB, beat.pub_seq)
-            if me in beat.dm_heads:
-                self._on_head(beat.space, me, beat.dm_heads[me])
+            if back:
+                self._on_online(beat.space)

@@ -20,7 +20,7 @@ from node.federation import records
 from node.federation.identity import Identity
 from node.store import Tx
 from schemas.envelope import DOMAIN_TAG, MAX_ENVELOPE_BYTES, PUB, Envelope, Header, Signed, envelope_hash
-from schemas.note import Sealed
+from schemas.envelope import Sealed
 
 __all__ = ["append", "new_id", "OUTBOX"]
 
@@ -105,5 +105,10 @@ def append(
     )
     if not stored:
         raise Conflict(f"version {version} of {kind} {record_id} is not newer than the one held; try again")
+    if version == 1:
+        # Ours from the start; a peer's record under the same id of a kind addressed by
+        # id alone is refused here as it is everywhere (replica.py).
+        tx.execute("INSERT OR IGNORE INTO owners (kind, record_id, author) VALUES (?, ?, ?)",
+                   (kind, record_id, ident.space))
     tx.notify(OUTBOX)
     return header

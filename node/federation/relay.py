@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
@@ -87,13 +88,14 @@ class Relay:
         self._backoff = 0.0
         self._flush_now = asyncio.Event()  # an ack is waiting to be marked
         self._flush_full = asyncio.Event()  # a batch of them is
+        self._unlisten: Callable[[], None] = lambda: None
 
     def wake(self) -> None:
         """Called after a commit that queued records."""
         self._wake.set()
 
     async def __aenter__(self) -> Relay:
-        self._store.on_commit(OUTBOX, self.wake)
+        self._unlisten = self._store.on_commit(OUTBOX, self.wake)
         self._loops = [
             asyncio.create_task(forever("relay send loop", self._send_loop), name="relay-send"),
             asyncio.create_task(forever("relay flush loop", self._flush_loop), name="relay-flush"),
@@ -104,6 +106,7 @@ class Relay:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._unlisten()
         for t in self._loops:
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)

@@ -137,9 +137,14 @@ class Replica:
         return out
 
     async def apply(
-        self, batch: Sequence[Incoming], positions: dict[str, int] | None = None, *, prechecked: Prechecked | None = None
+        self, batch: Sequence[Incoming], positions: dict[str, int] | None = None, *,
+        prechecked: Prechecked | None = None, asked: tuple[str, str, int] | None = None,
     ) -> BatchResult:
+        """Apply a batch; `asked` = (author, channel, after) for a sync reply: a peer may
+        answer only what it was asked, not slip in records of other chains."""
         checked = prechecked if prechecked is not None else self.precheck(batch)
+        if asked is not None:
+            checked = [(item, _only(v, asked)) for item, v in checked]
         result = await self._store.transact(lambda tx: self.apply_in(tx, checked, positions or {}))
         if result.applied:
             self._metrics.applied.labels(kind="any").inc(result.applied)
@@ -183,8 +188,7 @@ class Replica:
 
     def _accept(self, b: Batch, v: Verified, result: BatchResult) -> None:
         h = v.header
-        pinned = b.pins.get(h.author)
-        if pinned is not None and pinned != v.key:
+        if h.author in b.pins and not b.signed_by(h.author, v.key, h.channel, h.seq):
             raise Rejection("key_mismatch", f"signed by a key other than the one pinned for {h.author}", author=h.author)
         key = (h.author, h.channel)
         chain = b.chains[key]
@@ -193,19 +197,24 @@ class Replica:
             if held == v.hash:
                 result.duplicates += 1
                 return
+            if h.seq in b.pending[key] and not self._held_pending_stands(b, v):
+                return  # the forged one was replaced by this record (or this one dropped)
             raise Rejection("equivocation", f"{h.author} signed two records for {h.channel} seq {h.seq}",
                             author=h.author, alert="equivocation")
         if h.seq != chain.seq + 1:
             if h.seq <= chain.seq:  # below the head but not in the log: applied before the log kept it
                 result.duplicates += 1
                 return
-            if len(b.pending[key]) >= MAX_PENDING:
+            unpinned = h.author not in b.pins
+            if len(b.pending[key]) >= MAX_PENDING or (unpinned and b.unpinned_pending >= MAX_PENDING):
+                # Not kept; sync fetches it again, in order, once the gap before it is closed.
                 result.dropped += 1
                 self._metrics.quarantined.labels(reason="pending_full").inc()
                 return
             b.log_rows.append(log_row(v, "pending"))
             b.held[(*key, h.seq)] = v.hash
             b.pending[key].add(h.seq)
+            b.unpinned_pending += unpinned
             result.pending += 1
             return
         self._apply_next(b, v, chain, result, fresh=True)
@@ -216,14 +225,44 @@ class Replica:
             if raw is None:
                 break
             held_v = _trusted(raw)
+            if not b.signed_by(h.author, held_v.key, h.channel, nxt):
+                # Held before the author's key was known, and not signed by it: a forgery
+                # (or a key rotated away). It never was in the chain: forget it, so the
+                # real record can take the place (sync asks the author for it).
+                b.forget_pending(key, nxt)
+                self._quarantine(b.tx, Incoming(held_v.raw, None, "pending"),
+                                 Rejection("key_mismatch", "signed by a key other than the one pinned", author=h.author), result)
+                break
             try:
-                if held_v.key != b.pins.get(h.author):  # held under a key rotated away since
-                    raise Rejection("key_mismatch", "signed by a key other than the one pinned", author=h.author)
                 self._apply_next(b, held_v, chain, result, fresh=False)
-            except Rejection as r:
-                b.log_states.append(("rejected", *key, held_v.header.seq))
+            except Rejection as r:  # signed by the pinned key, but not on this chain: a fork
+                b.log_states.append(("rejected", *key, nxt))
                 self._quarantine(b.tx, Incoming(held_v.raw, None, "pending"), r, result)
                 break
+
+    def _held_pending_stands(self, b: Batch, v: Verified) -> bool:
+        """Two records for one seq, the held one still pending: which stands?
+
+        A pending record of an author not pinned at the time was never checked against a
+        key. If the held one is not signed by the key now pinned and the new one is, the
+        new one replaces it (no alert: the innocent author did nothing). If neither can be
+        told apart from the other by the pin, the first stays and this one is dropped
+        quietly; a real equivocation is only one where both are signed by the pinned key.
+        """
+        h = v.header
+        raw = b.pending_raw((h.author, h.channel), h.seq)
+        if raw is None or h.author not in b.pins:
+            return False
+        held_ok = b.signed_by(h.author, _trusted(raw).key, h.channel, h.seq)
+        new_ok = b.signed_by(h.author, v.key, h.channel, h.seq)
+        if held_ok and new_ok:
+            return True
+        if new_ok:
+            b.forget_pending((h.author, h.channel), h.seq)
+            b.log_rows.append(log_row(v, "pending"))
+            b.held[(h.author, h.channel, h.seq)] = v.hash
+            b.pending[(h.author, h.channel)].add(h.seq)
+        return False
 
     def _apply_next(self, b: Batch, v: Verified, chain: Chain, result: BatchResult, *, fresh: bool) -> None:
         """Apply the record that extends its chain; `fresh` if it is not in the log yet."""
@@ -252,13 +291,21 @@ class Replica:
                 b.record_rows.append((h.author, h.kind, h.record_id, h.channel, h.version, opened.plain, v.hash, time.time()))
             b.versions[rid] = h.version
             if kind.unique_id:
-                b.owners[(h.kind, h.record_id)] = h.author
+                b.own(h.kind, h.record_id, h.author)
             result.applied += 1
             result.kinds.add(h.kind)
+        except (StoreError, sqlite3.OperationalError, sqlite3.DatabaseError) as e:
+            if isinstance(e, (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)):
+                reason = Rejection("internal_error", f"the record breaks a rule of this node's store: {e}", author=h.author)
+            else:
+                raise  # the store itself is in trouble: roll the batch back, nothing is acked
         except Rejection as r:
             # A signed, well-chained record whose content is refused still takes its place
             # in the chain; otherwise every later record of its author would wait forever.
             reason = r
+        except Exception as e:  # noqa: BLE001 - a feature's rule or reaction failed on this record
+            log.exception("replica: %s %s could not be applied", h.kind, h.record_id)
+            reason = Rejection("internal_error", repr(e), author=h.author)
         state = "applied" if reason is None else "rejected"
         if fresh:
             b.log_rows.append(log_row(v, state))
@@ -284,7 +331,10 @@ class Replica:
                 (h.author, h.kind, h.record_id, h.channel, h.version, opened.plain, v.hash, time.time()),
             )
             if isinstance(body, KeyRotation):
-                # Signed by the pinned key (checked above): from here on, the new keys.
+                # Signed by the pinned key (checked above): from here on, the new keys. The
+                # old ones stay valid for what they signed before (`heads`): a dm signed
+                # then may arrive after the rotation on its own chain.
+                b.retire_key(h.author, v.key, body.heads or {h.channel: h.seq})
                 tx.execute("UPDATE pins SET sign_key = ?, box_key = ?, source = 'rotation', pinned_at = ? WHERE space = ?",
                            (body.sign_key, body.box_key, time.time(), h.author))
                 b.pins[h.author] = body.sign_key
@@ -298,6 +348,9 @@ class Replica:
         except Exception as e:
             tx.execute("ROLLBACK TO body")
             tx.execute("RELEASE body")
+            if isinstance(e, (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)):
+                # A reaction that trips a constraint is this record's fault, not the store's.
+                raise Rejection("internal_error", f"the reaction to it failed: {e}", author=h.author) from e
             if isinstance(e, (sqlite3.Error, StoreError, Rejection)):
                 raise
             log.exception("replica: the reaction to %s %s failed", h.kind, h.record_id)
@@ -339,6 +392,15 @@ class Replica:
         log.error("ALERT %s from %s: %s", kind, space, message)
         tx.execute("INSERT INTO alerts (at, kind, space, message, seen) VALUES (?, ?, ?, ?, 1)",
                    (time.time(), kind, space, message))
+
+
+def _only(v: Verified | Rejection | None, asked: tuple[str, str, int]) -> Verified | Rejection | None:
+    if isinstance(v, Verified):
+        h = v.header
+        if (h.author, h.channel) != asked[:2] or h.seq <= asked[2]:
+            return Rejection("unasked", f"a sync reply for {asked[0]}/{asked[1]} held {h.author}/{h.channel} seq {h.seq}",
+                             author=h.author)
+    return v
 
 
 def _trusted(raw: bytes) -> Verified:

@@ -22,7 +22,7 @@ from node.federation.identity import BOX_FILE, SIGNING_FILE, Identity
 from node.federation.intake import Rejection
 from node.federation.kinds import Kind
 from node.store import Store, Tx
-from schemas.envelope import Header
+from schemas.envelope import PUB, Header
 from schemas.space import KeyRotation
 
 __all__ = ["rotate", "finish", "ROTATION"]
@@ -75,7 +75,9 @@ async def rotate(data_dir: Path, store: Store, space: str) -> Identity:
         held = records.get_in(tx, space, KIND, space, KeyRotation)
         if held is None or held[0].sign_key != new.sign_key:
             version = (held[1] if held else 0) + 1
-            body = KeyRotation(space=space, sign_key=new.sign_key, box_key=new.box_key)
+            heads = {str(r[0]): int(r[1]) for r in tx.all("SELECT channel, seq FROM chains WHERE author = ?", (space,))}
+            heads[PUB] = heads.get(PUB, 0) + 1  # this rotation itself is the old key's last pub record
+            body = KeyRotation(space=space, sign_key=new.sign_key, box_key=new.box_key, heads=heads)
             outbox.append(tx, old, kind=KIND, record_id=space, version=version, body=body)
 
     await store.transact(unit)

@@ -8,8 +8,11 @@ node. Once the consumer has nothing more to deliver and a grace period has passe
 for `pub`, since signed records verify themselves. A gap that stays open is asked about
 less and less often. Nobody is asked anything on a timer: an idle federation is quiet.
 
-A `dm` channel is served only to its recipient, whose request is signed and names the
-inbox it listens on, so a captured request replayed from elsewhere fetches nothing.
+A `dm` chain that lost its newest record shows no gap: its author tells the recipient,
+and only it, how far the chain goes when the recipient comes online (`hitode.rpc.<to>.head`).
+A `dm` channel is served only to its recipient, whose request is signed, recent, and
+names the inbox it listens on, and is answered once: a captured request replayed fetches
+nothing. A reply is applied only for what was asked (that author, channel, after that seq).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from node.metrics import Metrics
 from node.store import Store
 from node.supervisor import forever
 from schemas.envelope import PUB
-from schemas.rpc import RPC_TAG, SyncReply, SyncRequest
+from schemas.rpc import HEAD_TAG, RPC_TAG, DmHead, SyncReply, SyncRequest
 
 __all__ = ["Syncer"]
 
@@ -44,7 +47,7 @@ log = logging.getLogger(__name__)
 _reply_dec: Final = msgspec.msgpack.Decoder(SyncReply)
 _enc: Final = msgspec.msgpack.Encoder()
 MAX_REPLY_BYTES: Final = 900 * 1024  # under NATS's default 1 MiB max payload
-MAX_REQUEST_AGE: Final = dt.timedelta(hours=1)
+MAX_REQUEST_AGE: Final = dt.timedelta(minutes=5)  # clocks of the federation agree this well (NTP)
 Key = tuple[str, str]
 
 
@@ -83,11 +86,14 @@ class Syncer:
         self._gaps: dict[Key, _Gap] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._kick = asyncio.Event()
+        self._answered: dict[str, float] = {}  # reply inboxes of dm requests served (replays)
+        self._announce: asyncio.Queue[str] = asyncio.Queue()
 
     async def __aenter__(self) -> Syncer:
         self._tasks = [
             asyncio.create_task(forever("sync server", self._serve), name="sync-serve"),
             asyncio.create_task(forever("gap repair", self._repair_loop), name="sync-repair"),
+            asyncio.create_task(forever("dm heads", self._announce_loop), name="sync-heads"),
         ]
         return self
 
@@ -108,17 +114,51 @@ class Syncer:
     def kick(self) -> None:
         self._kick.set()
 
+    def announce_heads(self, peer: str) -> None:
+        """`peer` came online: tell it, and it alone, how far our dm chain to it goes."""
+        self._announce.put_nowait(peer)
+
+    async def _announce_loop(self) -> None:
+        me = self._ident.space
+        while True:
+            peer = await self._announce.get()
+            seq = await self._store.scalar("SELECT seq FROM chains WHERE author = ? AND channel = ?", (me, peer))
+            if not seq:
+                continue
+            head = DmHead(author=me, to=peer, seq=int(seq), at=dt.datetime.now(dt.UTC))
+            try:
+                await self._bus.nc.publish(f"hitode.rpc.{peer}.head", sign_call(self._ident, HEAD_TAG, head))
+            except nats.errors.Error as e:
+                log.debug("sync: could not tell %s our dm head (%s)", peer, e)
+
+    async def _on_head(self, msg: Msg) -> None:
+        try:
+            head, key = open_call(msg.data, HEAD_TAG, DmHead)
+        except Rejected:
+            return
+        me = self._ident.space
+        if head.to != me or abs(dt.datetime.now(dt.UTC) - head.at) > MAX_REQUEST_AGE:
+            return
+        pinned = await self._store.scalar("SELECT sign_key FROM pins WHERE space = ?", (head.author,))
+        if pinned is None or bytes(pinned) != key:
+            return  # only a space whose key we hold can point us at its chain
+        self.note_head(head.author, me, head.seq)
+
     # serving
 
     async def _serve(self) -> None:
         await self._bus.wait_ready()
         # nats-py re-subscribes by itself after a reconnect.
-        sub = await self._bus.nc.subscribe(f"hitode.rpc.{self._ident.space}.sync", cb=self._handle)
+        subs = [
+            await self._bus.nc.subscribe(f"hitode.rpc.{self._ident.space}.sync", cb=self._handle),
+            await self._bus.nc.subscribe(f"hitode.rpc.{self._ident.space}.head", cb=self._on_head),
+        ]
         try:
             await asyncio.Event().wait()
         finally:
-            with contextlib.suppress(nats.errors.Error):
-                await sub.unsubscribe()
+            for sub in subs:
+                with contextlib.suppress(nats.errors.Error):
+                    await sub.unsubscribe()
 
     async def _handle(self, msg: Msg) -> None:
         if not msg.reply:
@@ -148,6 +188,13 @@ class Syncer:
             if req.reply != reply_to:
                 # Signed for another inbox: a captured request replayed from elsewhere.
                 raise Rejected("the request names another reply inbox")
+            now = time.monotonic()
+            for inbox, at in list(self._answered.items()):
+                if now - at > MAX_REQUEST_AGE.total_seconds() * 2:
+                    del self._answered[inbox]
+            if req.reply in self._answered:
+                raise Rejected("this request was answered already")  # replayed to the same inbox
+            self._answered[req.reply] = now
         # The size cap is applied in SQL, so a request never loads more than one reply.
         rows = await self._store.all(
             "SELECT raw FROM (SELECT raw, sum(length(raw) + 8) OVER (ORDER BY seq) AS total"
@@ -239,7 +286,9 @@ class Syncer:
             if not reply.envelopes:
                 self._metrics.sync_requests.labels(outcome="empty").inc()
                 continue
-            result = await self._replica.apply([Incoming(e, None, f"sync:{peer}") for e in reply.envelopes])
+            result = await self._replica.apply(
+                [Incoming(e, None, f"sync:{peer}") for e in reply.envelopes], asked=(author, channel, after)
+            )
             self._metrics.sync_requests.labels(outcome="repaired").inc()
             log.info(
                 "sync: %d records of %s/%s after seq %d came from %s",

@@ -114,6 +114,26 @@ KERNEL: Final[Sequence[str]] = (
     """
     ALTER TABLE pins ADD COLUMN box_key BLOB;
     """,
+    # 3: keys a space rotated away from, valid for what they signed before (per channel);
+    #    the first author of each record id (ids addressed alone belong to it for good)
+    """
+    CREATE TABLE earlier_keys (
+        space TEXT NOT NULL,
+        sign_key BLOB NOT NULL,
+        box_key BLOB,
+        heads BLOB NOT NULL,
+        retired_at REAL NOT NULL,
+        PRIMARY KEY (space, sign_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE owners (
+        kind TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        PRIMARY KEY (kind, record_id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO owners (kind, record_id, author)
+        SELECT kind, record_id, author FROM log WHERE version = 1 AND state = 'applied' ORDER BY received_at;
+    """,
 )
 
 

@@ -115,9 +115,14 @@ class Store:
             self._thread.shutdown(wait=False)
             self._thread = None
 
-    def on_commit(self, topic: str, listener: Callable[[], None]) -> None:
-        """Call `listener` (in the event loop) after each commit whose unit notified `topic`."""
-        self._listeners.setdefault(topic, []).append(listener)
+    def on_commit(self, topic: str, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` (in the event loop) after each commit whose unit notified `topic`.
+
+        Returns the call that stops it (a part that leaves must not be woken any more).
+        """
+        listeners = self._listeners.setdefault(topic, [])
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
 
     async def transact(self, unit: Callable[[Tx], T]) -> T:
         """Run `unit` as one transaction in the writer's thread: all of it commits or none.
@@ -126,9 +131,12 @@ class Store:
         caller waits for its end (a local write, short) and then sees the cancellation, so
         nothing is left half-done and no later write inherits an open transaction.
         """
-        if self._thread is None or self._writer is None:
+        conn = self._writer
+        if self._thread is None or conn is None:
             raise StoreError("the store is closed")
-        done = self._thread.submit(self._run, unit)
+        # The connection is taken now: a unit queued before close() runs before the
+        # connection is closed (the thread takes its work in order).
+        done = self._thread.submit(self._run, conn, unit)
         fut = asyncio.wrap_future(done)
         fut.add_done_callback(self._committed)
         try:
@@ -147,10 +155,8 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"database: {e}") from e
 
-    def _run(self, unit: Callable[[Tx], T]) -> tuple[T, set[str]]:
-        conn = self._writer
-        if conn is None:
-            raise StoreError("the store is closed")
+    @staticmethod
+    def _run(conn: sqlite3.Connection, unit: Callable[[Tx], T]) -> tuple[T, set[str]]:
         tx = Tx(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -115,3 +115,93 @@ async def test_an_event_id_already_held_for_another_space_is_refused(pair: tuple
     assert r.quarantined == 1 and r.applied == 0
     reason = await sapporo.store.scalar("SELECT reason FROM quarantine")
     assert reason.startswith("id_taken")
+
+
+async def test_a_note_kobe_signed_before_rotating_applies_after_sapporo_took_the_rotation(pair: tuple[Side, Side]) -> None:
+    """kobe seals a note, then rotates; sapporo applies the rotation first (its pub chain ran
+    ahead of its dm chain): the note, signed by kobe's old key before the rotation, still applies."""
+    from node.federation import rotation
+
+    kobe, sapporo = pair
+    await sapporo.replica.apply([await kobe.publish_profile()])
+    note = Note(author="kobe", to="sapporo", record_id="n1", version=1, text="ローテーション前のメモ")
+    h = await kobe.store.transact(lambda tx: outbox.append(
+        tx, kobe.ident, kind="note", record_id="n1", version=1, body=note,
+        channel="sapporo", recipient_box_key=sapporo.ident.box_key))
+    dm = await kobe.sent("sapporo", h.seq, h.subject())
+    old_ident = kobe.ident
+    new = Identity.generate("kobe")
+    body = rotation.KeyRotation(space="kobe", sign_key=new.sign_key, box_key=new.box_key,
+                                heads={"pub": 2, "sapporo": 1})
+    hr = await kobe.store.transact(lambda tx: outbox.append(
+        tx, old_ident, kind="rotation", record_id="kobe", version=1, body=body))
+    r = await sapporo.replica.apply([await kobe.sent("pub", hr.seq, hr.subject())])
+    assert r.applied == 1
+    r = await sapporo.replica.apply([dm])
+    assert (r.applied, r.quarantined) == (1, 0), await sapporo.store.all("SELECT reason FROM quarantine")
+    assert await _chain(sapporo, "kobe", "sapporo") == 1
+
+
+async def test_a_forged_record_held_before_the_key_was_known_does_not_block_the_real_one(
+    pair: tuple[Side, Side],
+) -> None:
+    """Mallory forges kobe's seq 2 before sapporo knows kobe; kobe's real seq 1 and 2 then apply,
+    with no equivocation blamed on kobe."""
+    from tests.forge import forge, profile
+
+    kobe, sapporo = pair
+    one, two = await kobe.publish_profile(), await kobe.publish_profile()
+    mallory = Identity.generate("kobe")
+    fake = forge(mallory, seq=2, prev=b"\x01" * 32, version=2, body=profile(mallory, name="Fake Kobe"))
+    r = await sapporo.replica.apply([Incoming(fake.raw, fake.subject, "test")])
+    assert r.pending == 1
+    await sapporo.replica.apply([one])
+    r = await sapporo.replica.apply([two])
+    assert r.applied == 1, await sapporo.store.all("SELECT reason FROM quarantine")
+    assert await _chain(sapporo, "kobe") == 2
+    assert await sapporo.store.scalar("SELECT count(*) FROM alerts") == 0
+
+
+async def test_a_sync_reply_may_carry_only_what_was_asked(pair: tuple[Side, Side]) -> None:
+    """A peer answering "kobe/pub after 1" cannot slip in records of another chain or older seqs."""
+    kobe, sapporo = pair
+    one, two = await kobe.publish_profile(), await kobe.publish_profile()
+    items = [Incoming(one.data, None, "sync:x"), Incoming(two.data, None, "sync:x")]
+    r = await sapporo.replica.apply(items, asked=("hakodate", "pub", 0))
+    assert (r.applied, r.pending, r.quarantined) == (0, 0, 2)
+    r = await sapporo.replica.apply(items, asked=("kobe", "pub", 1))
+    assert (r.applied, r.pending) == (0, 1)  # seq 1 was not asked for; seq 2 waits for it
+    reasons = [row[0] for row in await sapporo.store.all("SELECT reason FROM quarantine")]
+    assert reasons and all(x.startswith("unasked") for x in reasons), reasons
+
+
+async def test_a_reaction_that_breaks_a_constraint_refuses_its_record_and_the_batch_goes_on(
+    pair: tuple[Side, Side],
+) -> None:
+    """A feature's reaction trips a NOT NULL constraint: that record is quarantined, the next one
+    in the same batch applies, and the batch commits (nothing is retried forever)."""
+    import msgspec
+
+    from node.federation.kinds import Kind, Kinds
+    from node.store import Tx
+
+    class Wave(msgspec.Struct, frozen=True, kw_only=True, tag="wave"):
+        text: str
+
+    def clumsy(tx: Tx, *_: object) -> None:
+        tx.execute("INSERT INTO alerts (at, kind, space, message) VALUES (NULL, 'x', 'y', 'z')")
+
+    kobe, sapporo = pair
+    sapporo.replica = Replica(sapporo.store, sapporo.ident,
+                              Kinds([*kinds_of(DEFAULT), Kind(name="wave", body=Wave, on_apply=clumsy)]),
+                              Metrics(), max_skew_hours=6)
+    first = await kobe.publish_profile()
+    h = await kobe.store.transact(lambda tx: outbox.append(tx, kobe.ident, kind="wave", record_id="w1",
+                                                           version=1, body=Wave(text="やあ")))
+    wave = await kobe.sent("pub", h.seq, h.subject())
+    after = await kobe.publish_profile(name="Kobe after")
+    r = await sapporo.replica.apply([first, wave, after], {"sapporo-pub": 3})
+    assert (r.applied, r.quarantined) == (2, 1)
+    assert await _chain(sapporo, "kobe") == 3
+    reason = await sapporo.store.scalar("SELECT reason FROM quarantine")
+    assert reason.startswith("internal_error"), reason

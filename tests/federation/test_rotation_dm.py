@@ -19,7 +19,8 @@ from node.bus.embedded import EmbeddedNats, NatsCluster
 from node.errors import Rejected
 from node.federation.identity import Identity
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed
-from schemas.note import Note, Sealed
+from schemas.envelope import Sealed
+from schemas.note import Note
 from schemas.note import Note as _Note
 from schemas.space import KeyRotation
 from tests.eventually import eventually

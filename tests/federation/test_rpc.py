@@ -60,10 +60,10 @@ async def test_sync_request_with_a_naive_at_gets_an_error_reply(tmp_path: Path, 
             await nc.close()
 
 
-async def test_a_captured_dm_sync_request_replayed_to_another_inbox_is_refused(
+async def test_a_captured_dm_sync_request_replayed_is_refused(
     tmp_path: Path, nats_server: EmbeddedNats
 ) -> None:
-    """sapporo repairs a gap in kobe's notes to it; the same signed request bytes, replayed from another inbox, fetch nothing."""
+    """sapporo repairs a gap in kobe's notes to it; the same signed request bytes, replayed from another inbox or its own, fetch nothing."""
     async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
         await eventually(lambda: kobe.space_version("sapporo"), timeout=20)
         await eventually(lambda: sapporo.space_version("kobe"), timeout=20)
@@ -101,6 +101,12 @@ async def test_a_captured_dm_sync_request_replayed_to_another_inbox_is_refused(
                 f"kobe served a replayed request of sapporo's to another inbox: "
                 f"{len(reply.envelopes)} dm envelopes, error {reply.error!r}"
             )
+            # Replayed to the very inbox it names (anyone may listen on _INBOX.>): answered once only.
+            inbox = _payload(captured[0], RPC_TAG)["reply"]
+            sub = await nc.subscribe(inbox)
+            await nc.publish("hitode.rpc.kobe.sync", captured[0], reply=inbox)
+            again = msgspec.msgpack.decode((await sub.next_msg(timeout=3)).data, type=SyncReply)
+            assert again.error and not again.envelopes, again
         finally:
             await nc.close()
 

@@ -64,3 +64,35 @@ async def test_last_record_lost_is_noticed_from_presence_and_repaired(
         await sapporo.start()
         await eventually(lambda: _version(sapporo, "kobe", 2), timeout=40)
         await converged([kobe, sapporo, hakodate])
+
+
+async def test_last_dm_lost_is_asked_for_when_its_recipient_comes_back(tmp_path: Path, nats_cluster: NatsCluster) -> None:
+    """Kobe's note to sapporo is lost from the stream while sapporo is down; when sapporo is back,
+    kobe tells it alone how far the dm chain goes, and sapporo fetches the note from kobe."""
+    async with spaces_for(tmp_path, NAMES[:2], lambda n: nats_cluster[n].client_url, replicas=3) as (kobe, sapporo):
+        await converged([kobe, sapporo])
+        # sapporo must be seen offline by kobe, so that its return is news
+        await sapporo.stop()
+
+        async def offline() -> bool:
+            return not (await kobe.get("/api/spaces/sapporo", auth=False))["online"]
+
+        await eventually(offline, timeout=20)
+        await kobe.post("/api/notes", {"to": "sapporo", "text": "届かなかったメモ"})
+        nc = await nats.connect(nats_cluster["kobe"].client_url)
+        try:
+            js = nc.jetstream()
+
+            async def stored() -> int:
+                return int((await js.get_last_msg("HITODE", "hitode.dm.sapporo.note.kobe")).seq)
+
+            assert await nc.jsm().delete_msg("HITODE", await eventually(stored))
+        finally:
+            await nc.close()
+        await sapporo.start()
+
+        async def notes() -> list[str]:
+            return [n["text"] for n in (await sapporo.get("/api/notes"))["notes"]]
+
+        assert await eventually(notes, timeout=30) == ["届かなかったメモ"]
+        assert (await sapporo.get("/healthz"))["quarantined"] == 0
