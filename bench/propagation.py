@@ -507,7 +507,7 @@ def report(res: Results, args: argparse.Namespace) -> None:
 
 async def bench(args: argparse.Namespace) -> Results:
     from node.bus.connection import stream_config
-    from node.bus.embedded import NatsCluster
+    from node.bus.cluster import NatsCluster
 
     res = Results(n=args.records)
     task = asyncio.current_task()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from node.bus.embedded import EmbeddedNats, NatsCluster
+from node.bus.cluster import NatsCluster
+from node.bus.embedded import EmbeddedNats
 
 CLUSTER_NAMES = ["kobe", "sapporo", "hakodate"]
 

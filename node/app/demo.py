@@ -19,7 +19,7 @@ import msgspec
 
 from node.app.cli import init_space, run_until_signal
 from node.config import CONFIG_FILE, load_config
-from node.bus.embedded import NatsCluster
+from node.bus.cluster import NatsCluster
 from node.app.node import Node
 from node.events import rules as events
 from node.members import rules as members

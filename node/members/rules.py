@@ -19,7 +19,7 @@ import msgspec
 
 from node.errors import NotFound
 from node.federation.identity import write_secret
-from node.store import Store
+from node.store import Store, Tx
 from schemas.member import MemberInput, MemberPatch
 
 __all__ = ["federation_id", "load_secret", "secret_of", "MIGRATIONS", "create", "get", "patch", "listing", "SECRET_FILE"]
@@ -82,14 +82,26 @@ async def get(store: Store, member_id: str, *, field: str = "id") -> dict[str, A
 
 
 async def patch(store: Store, member_id: str, p: MemberPatch) -> dict[str, Any]:
-    current = await get(store, member_id)
+    """Apply the fields `p` sets onto the member as it is now.
+
+    The read, the merge and the write are one unit in the writer's thread: merged onto a
+    read taken before the transaction, a concurrent patch of another field would be
+    written back to its old value and lost.
+    """
     changes = {k: v for k, v in msgspec.structs.asdict(p).items() if v is not msgspec.UNSET}
-    merged = {**current, **changes}
-    await store.transact(lambda tx: tx.execute(
-        "UPDATE members SET name = ?, email = ?, share_name = ?, skills = ? WHERE id = ?",
-        (merged["name"], merged["email"], int(merged["share_name"]), json.dumps(merged["skills"]), member_id),
-    ).rowcount)
-    return await get(store, member_id)
+
+    def unit(tx: Tx) -> dict[str, Any]:
+        row = tx.one("SELECT * FROM members WHERE id = ?", (member_id,))
+        if row is None:
+            raise NotFound(f"no member {member_id!r} at this space", field="id")
+        merged = {**_view(row), **changes}
+        tx.execute(
+            "UPDATE members SET name = ?, email = ?, share_name = ?, skills = ? WHERE id = ?",
+            (merged["name"], merged["email"], int(merged["share_name"]), json.dumps(merged["skills"]), member_id),
+        )
+        return merged
+
+    return await store.transact(unit)
 
 
 async def listing(store: Store) -> list[dict[str, Any]]:

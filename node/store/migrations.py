@@ -137,8 +137,31 @@ KERNEL: Final[Sequence[str]] = (
 )
 
 
+def _check_owners(owners: Sequence[Migrations]) -> None:
+    """Refuse a list of owners whose versions could not be kept apart in `schema_versions`.
+
+    The row is keyed by the owner's name alone: two features of one name, or a feature
+    named like the kernel, would share one number, so one would skip the other's scripts
+    or run its own on top of tables it never made. The kernel's entry is the first.
+    """
+    seen: set[str] = set()
+    for i, (owner, _) in enumerate(owners):
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", owner):
+            raise StoreError(f"{owner!r} cannot own migrations (a-z, 0-9, _)")
+        if owner == "kernel" and i > 0:
+            raise StoreError("a feature cannot own migrations as 'kernel': the kernel's tables are numbered under it")
+        if owner in seen:
+            raise StoreError(f"two features own migrations as {owner!r}; an owner's name must be unique")
+        seen.add(owner)
+
+
 def migrate(conn: sqlite3.Connection, path: Path, owners: Sequence[Migrations]) -> None:
-    """Run what each owner has not run yet, each script in its own transaction."""
+    """Run what each owner has not run yet, each script in its own transaction.
+
+    Every check comes before the first script, so a refused start runs none of them
+    rather than leaving some owners migrated.
+    """
+    _check_owners(owners)
     user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (owner TEXT PRIMARY KEY, version INTEGER NOT NULL)")
     if user_version not in (0, SCHEMA_MARK):
@@ -151,15 +174,14 @@ def migrate(conn: sqlite3.Connection, path: Path, owners: Sequence[Migrations]) 
         log.info("store: %s adopted from the development schema %d", path.name, user_version)
     conn.execute(f"PRAGMA user_version={SCHEMA_MARK}")
     held = {str(r[0]): int(r[1]) for r in conn.execute("SELECT owner, version FROM schema_versions")}
+    for owner, scripts in owners:
+        if held.get(owner, 0) > len(scripts):
+            raise StoreError(
+                f"{path} was written by a newer hitode ({owner} schema {held[owner]}, this one knows {len(scripts)})"
+            )
     ran = []
     for owner, scripts in owners:
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", owner):
-            raise StoreError(f"{owner!r} cannot own migrations (a-z, 0-9, _)")
         done = held.get(owner, 0)
-        if done > len(scripts):
-            raise StoreError(
-                f"{path} was written by a newer hitode ({owner} schema {done}, this one knows {len(scripts)})"
-            )
         for number, script in enumerate(scripts[done:], start=done + 1):
             conn.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\n"

@@ -21,7 +21,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from node.bus.embedded import EmbeddedNats, NatsCluster, find_binary
+from node.bus.binary import find_binary
+from node.bus.cluster import NatsCluster
+from node.bus.embedded import EmbeddedNats
 from node.errors import NatsServerError
 from tests.eventually import eventually
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import icalendar
 
-from node.bus.embedded import NatsCluster
+from node.bus.cluster import NatsCluster
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, converged, spaces_for
 

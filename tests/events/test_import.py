@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest_asyncio
 from aiohttp import web
 
-from node.bus.embedded import NatsCluster
+from node.bus.cluster import NatsCluster
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, spaces_for
 

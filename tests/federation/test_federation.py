@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.bus.embedded import NatsCluster
+from node.bus.cluster import NatsCluster
 from tests.eventually import eventually
 from tests.spaces import Space, converged, spaces_for
 

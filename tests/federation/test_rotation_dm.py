@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 import nats
 
-from node.bus.embedded import EmbeddedNats, NatsCluster
+from node.bus.cluster import NatsCluster
+from node.bus.embedded import EmbeddedNats
 from node.errors import Rejected
 from node.federation.identity import Identity
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nats
 
-from node.bus.embedded import NatsCluster
+from node.bus.cluster import NatsCluster
 from tests.eventually import eventually
 from tests.spaces import HttpError, spaces_for
 
