@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,8 +100,9 @@ async def _health(url: str) -> dict[str, object]:
 
 
 async def _run_demo(base: Path, port: int, stop_with: signal.Signals) -> str:
+    # The console script `make demo` runs, not `python -m node`: its entry point is tested too.
     proc = await asyncio.create_subprocess_exec(
-        *HITODE, "demo", "--dir", str(base), "--base-port", str(port),
+        str(Path(sys.executable).with_name("hitode")), "demo", "--dir", str(base), "--base-port", str(port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # like a terminal: Ctrl-C reaches the whole process group
     )
@@ -152,6 +154,8 @@ async def test_demo_starts_three_spaces_and_stops_cleanly_twice(tmp_path: Path) 
     assert _leftover_servers(base) == []
     again = await _run_demo(base, port, signal.SIGTERM)
     assert "stopped" in again and _leftover_servers(base) == []
+    loud = [ln for ln in (out + again).splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", ln)]
+    assert not loud, "the demo logged at WARNING or above:\n" + "\n".join(loud)
 
 
 async def test_node_killed_with_sigkill_restarts_on_its_own_data(tmp_path: Path) -> None:
