@@ -83,7 +83,7 @@ class Space:
     """One node as `python -m node run --dir D`, as tests/spaces.py runs it."""
 
     def __init__(self, work: Path, name: str, url: str) -> None:
-        from node.app.cli import init_space
+        from node.app.setup import init_space
         from node.federation.identity import read_token
 
         self.name, self.dir = name, work / name

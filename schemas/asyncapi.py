@@ -15,8 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas.envelope import Envelope, Header, MAX_ENVELOPE_BYTES
-from schemas.envelope import Sealed
+from schemas.envelope import MAX_ENVELOPE_BYTES, Envelope, Header, Sealed
 from schemas.rpc import DmHead, Presence, SignedCall, SyncReply, SyncRequest
 
 __all__ = ["document", "render", "PATH", "clean_descriptions"]

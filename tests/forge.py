@@ -13,14 +13,21 @@ from typing import Any, Final
 
 import msgspec
 import nats.js
+from msgspec.msgpack import encode as encode_body
 from nats.js.api import Header as NatsHeader
 
 from node.federation.identity import Identity
 from node.federation.outbox import new_id
-from schemas.envelope import DOMAIN_TAG, PUB, Envelope, Header, Signed, envelope_hash
-from schemas.envelope import Sealed
+from schemas.envelope import (
+    DOMAIN_TAG,
+    PUB,
+    Envelope,
+    Header,
+    Sealed,
+    Signed,
+    envelope_hash,
+)
 from schemas.note import Note
-from msgspec.msgpack import encode as encode_body
 from schemas.space import SpaceProfile
 
 __all__ = ["Forged", "forge", "profile", "sealed_note", "inject"]

@@ -7,7 +7,6 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
 # Below Linux's ephemeral range (32768-60999): a port named now and bound a moment later
 # must not be taken meanwhile by some outgoing connection's local port.
 _LOW, _HIGH = 20000, 32000

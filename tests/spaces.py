@@ -18,9 +18,9 @@ from typing import Any
 
 import aiohttp
 
-from node.app.cli import init_space
-from node.federation.identity import read_token
 from node.app.node import RUN_FILE
+from node.app.setup import init_space
+from node.federation.identity import read_token
 from tests.eventually import eventually
 
 __all__ = ["Space", "HttpError", "spaces_for", "converged"]

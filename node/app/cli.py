@@ -10,72 +10,22 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import msgspec
-
-from node.config import CONFIG_FILE, Config, load_config, write_config
-from node.errors import ConfigError, HitodeError
-from node.federation.identity import BOX_FILE, SIGNING_FILE, Identity
-from node.federation import rotation
+from node.app.demo import run_demo
 from node.app.node import DB_FILE, RUN_FILE, Node
+from node.app.setup import init_space
+from node.app.signals import run_until_signal
+from node.config import load_config
+from node.errors import ConfigError, HitodeError
+from node.federation import rotation
 from node.store import Store
 
-__all__ = ["main", "init_space", "run_until_signal"]
+__all__ = ["main", "init_space"]
 
 log = logging.getLogger("hitode")
-
-
-def init_space(
-    data_dir: Path,
-    *,
-    space: str,
-    name: str,
-    http_port: int = 8700,
-    nats_urls: Sequence[str] = (),
-    stream_replicas: int = 1,
-    name_ja: str = "",
-    city: str = "",
-) -> Config:
-    """Create a data dir: config, Ed25519 and X25519 keys, operator token (files 0600)."""
-    if (data_dir / CONFIG_FILE).exists():
-        raise ConfigError(f"{data_dir} is already initialised ({CONFIG_FILE} exists)")
-    try:
-        config = msgspec.convert(
-            {
-                "space": {"id": space, "name": name, "name_ja": name_ja, "city": city},
-                "http": {"port": http_port},
-                "nats": {"urls": list(nats_urls), "stream_replicas": stream_replicas},
-            },
-            Config,
-        )
-    except msgspec.ValidationError as e:
-        raise ConfigError(f"init: {str(e).replace('`$.', '`')}") from None
-    data_dir.mkdir(parents=True, exist_ok=True)
-    data_dir.chmod(0o700)
-    if (data_dir / SIGNING_FILE).exists():
-        # An init stopped before writing its config: the keys are unused, start afresh.
-        for name in (SIGNING_FILE, BOX_FILE):
-            (data_dir / name).unlink(missing_ok=True)
-    Identity.create(space, data_dir)
-    write_config(data_dir, config)  # last: its presence means the init is complete
-    return config
-
-
-async def run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `body(stop)`; SIGINT and SIGTERM set `stop`, and the body shuts down cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await body(stop)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 async def _run(data_dir: Path) -> None:
@@ -145,8 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_rotate(args.dir))
             print("hitode: new keys are in place; start the node and its peers will follow the rotation")
         elif args.command == "demo":
-            from node.app.demo import run_demo
-
             asyncio.run(run_demo(args.dir, args.base_port))
     except ConfigError as e:
         print(f"hitode: error: {e.message}", file=sys.stderr)

@@ -17,15 +17,16 @@ from typing import Final
 
 import msgspec
 
-from node.app.cli import init_space, run_until_signal
-from node.config import CONFIG_FILE, load_config
-from node.bus.cluster import NatsCluster
 from node.app.node import Node
+from node.app.setup import init_space
+from node.app.signals import run_until_signal
+from node.bus.cluster import NatsCluster
+from node.config import CONFIG_FILE, load_config
+from node.events import rsvps
 from node.events import rules as events
+from node.federation.outbox import new_id
 from node.members import rules as members
 from node.notes import rules as notes
-from node.events import rsvps
-from node.federation.outbox import new_id
 from schemas.event import EventInput, PlaceInput, RsvpInput
 from schemas.member import MemberInput
 from schemas.note import NoteInput

@@ -20,11 +20,10 @@ import aiohttp
 import msgspec
 import yarl
 
-from node.events import rules as events
-from node.events import feeds
-from node.federation import records
-from node.events import rsvps
 from node.errors import BadInput
+from node.events import feeds, rsvps
+from node.events import rules as events
+from node.federation import records
 from node.federation.identity import Identity
 from node.store import Store, Tx
 from node.supervisor import forever

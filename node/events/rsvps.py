@@ -17,14 +17,13 @@ from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
 
-from node.events import rules as events
-from node.members import rules as members
-from node.federation import outbox
-from node.federation import records
 from node.errors import Conflict, NotFound
+from node.events import rules as events
+from node.federation import outbox, records
 from node.federation.directory import box_key_of
 from node.federation.identity import Identity
 from node.federation.intake import Rejection
+from node.members import rules as members
 from node.store import Store, Tx
 from schemas.envelope import Header
 from schemas.event import Event, Rsvp, RsvpInput, RsvpStatus

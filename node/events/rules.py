@@ -15,9 +15,8 @@ from typing import Any, Final
 
 import msgspec
 
-from node.federation import outbox
-from node.federation import records
 from node.errors import BadInput, Conflict, NotFound
+from node.federation import outbox, records
 from node.federation.identity import Identity
 from node.federation.intake import Rejection
 from node.store import Store, Tx

@@ -23,10 +23,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from node.bus.connection import STREAM, Bus
-from node.metrics import Metrics
-from node.federation.intake import Rejection, Verified
 from node.bus.pull import Pull, PullEnded
+from node.federation.intake import Rejection, Verified
 from node.federation.replica import BatchResult, Incoming, Replica
+from node.metrics import Metrics
 from node.store import Store, Tx
 
 __all__ = ["Applier", "consumer_names"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 import msgspec
-
 import nacl.exceptions
 import nacl.public
 import nacl.signing

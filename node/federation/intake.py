@@ -14,7 +14,14 @@ from typing import Final
 import msgspec
 
 from node.federation.identity import verify
-from schemas.envelope import DOMAIN_TAG, MAX_ENVELOPE_BYTES, Envelope, Header, Signed, envelope_hash
+from schemas.envelope import (
+    DOMAIN_TAG,
+    MAX_ENVELOPE_BYTES,
+    Envelope,
+    Header,
+    Signed,
+    envelope_hash,
+)
 
 __all__ = ["Verified", "Rejection", "check"]
 

@@ -19,8 +19,16 @@ from node.errors import Conflict, TooLarge, bad_input_from
 from node.federation import records
 from node.federation.identity import Identity
 from node.store import Tx
-from schemas.envelope import DOMAIN_TAG, MAX_ENVELOPE_BYTES, PUB, Envelope, Header, Signed, envelope_hash
-from schemas.envelope import Sealed
+from schemas.envelope import (
+    DOMAIN_TAG,
+    MAX_ENVELOPE_BYTES,
+    PUB,
+    Envelope,
+    Header,
+    Sealed,
+    Signed,
+    envelope_hash,
+)
 
 __all__ = ["append", "new_id", "OUTBOX"]
 

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from pathlib import Path
-
 from typing import Final
 
 import msgspec

@@ -1,7 +1,7 @@
 """Notes: sealed direct messages between the operators of two spaces (kind `note`, dm)."""
 
-from node.federation.kinds import Kind
 from node.feature import Feature
+from node.federation.kinds import Kind
 from node.notes.routes import ROUTES
 from node.notes.rules import KIND
 from schemas.note import Note

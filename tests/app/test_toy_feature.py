@@ -19,9 +19,9 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from node.app.cli import init_space
 from node.app.features import DEFAULT
 from node.app.node import Node
+from node.app.setup import init_space
 from node.bus.embedded import EmbeddedNats
 from node.config import load_config
 from node.context import Context

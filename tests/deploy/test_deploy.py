@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from node.bus.connection import stream_config
 from node.bus.binary import find_binary
+from node.bus.connection import stream_config
 from tests.eventually import eventually
 from tests.net import free_port
 from tests.spaces import HttpError, Space, converged

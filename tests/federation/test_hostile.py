@@ -25,8 +25,7 @@ import pytest_asyncio
 from node.bus.embedded import EmbeddedNats
 from node.federation.identity import Identity
 from node.federation.outbox import new_id
-from schemas.envelope import DOMAIN_TAG, Envelope, Header, Signed, envelope_hash
-from schemas.envelope import Sealed
+from schemas.envelope import DOMAIN_TAG, Envelope, Header, Sealed, Signed
 from tests.eventually import eventually
 from tests.forge import forge, inject, prev_of, profile, sealed_note
 from tests.spaces import Space, converged, spaces_for

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest_asyncio
 
 from node.app.features import DEFAULT, kinds_of
+from node.config import Config, SpaceSection
 from node.federation import outbox
 from node.federation.directory import profile_from_config
-from node.config import Config, SpaceSection
 from node.federation.identity import Identity
-from node.metrics import Metrics
 from node.federation.replica import Incoming, Replica
+from node.metrics import Metrics
 from node.store import Store
 from schemas.note import Note
 

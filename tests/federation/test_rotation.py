@@ -11,7 +11,7 @@ import nats
 from node.bus.embedded import EmbeddedNats
 from node.federation.identity import Identity
 from tests.eventually import eventually
-from tests.forge import forge, inject, profile, prev_of
+from tests.forge import forge, inject, prev_of, profile
 from tests.spaces import converged, spaces_for
 
 
@@ -62,8 +62,8 @@ async def test_sapporo_follows_kobes_key_rotation_and_refuses_the_old_key(
 
 async def test_an_interrupted_rotation_is_finished_or_undone_at_the_next_start(tmp_path: Path) -> None:
     """New keys written but no rotation committed: dropped. Rotation committed but files not swapped: swapped."""
+    from node.app.setup import init_space
     from node.federation import rotation
-    from node.app.cli import init_space
     from node.store import Store
 
     d = tmp_path / "kobe"

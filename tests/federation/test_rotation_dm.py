@@ -19,8 +19,7 @@ from node.bus.cluster import NatsCluster
 from node.bus.embedded import EmbeddedNats
 from node.errors import Rejected
 from node.federation.identity import Identity
-from schemas.envelope import DOMAIN_TAG, Envelope, Signed
-from schemas.envelope import Sealed
+from schemas.envelope import DOMAIN_TAG, Envelope, Sealed, Signed
 from schemas.note import Note
 from schemas.note import Note as _Note
 from schemas.space import KeyRotation

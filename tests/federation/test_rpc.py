@@ -17,7 +17,14 @@ from nats.aio.msg import Msg
 
 from node.bus.embedded import EmbeddedNats
 from node.federation.identity import Identity
-from schemas.rpc import PRESENCE_TAG, RPC_TAG, Presence, SignedCall, SyncReply, SyncRequest
+from schemas.rpc import (
+    PRESENCE_TAG,
+    RPC_TAG,
+    Presence,
+    SignedCall,
+    SyncReply,
+    SyncRequest,
+)
 from tests.eventually import eventually
 from tests.forge import forge, inject
 from tests.spaces import spaces_for
