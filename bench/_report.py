@@ -31,6 +31,8 @@ class Results:
     node_others: float = 0.0
     node_repairs: int = 0
     node_each: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    raw_paced_rate: float = 0.0
+    raw_paced_cpu: dict[str, float] = dataclasses.field(default_factory=dict)  # ms per record
     latency: list[Latency] = dataclasses.field(default_factory=list)
     rss_fresh: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     rss_after: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
@@ -65,7 +67,7 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def _latency_rows(lat: Latency) -> None:
+def _latency_rows(lat: Latency, res: Results) -> None:
     title = f"paced at {lat.rate:g}/s" if lat.rate is not None else f"{SATURATION_IN_FLIGHT} back to back"
     _row(f"latency, PUTs at kobe {title}: achieved rate", f"{lat['rate']:.0f}/s")
     _row("  PUTs that did not answer 200", f"{lat['errors']:.0f}")
@@ -77,8 +79,13 @@ def _latency_rows(lat: Latency) -> None:
     _row("    on the bus -> visible p50 / p99 ms", f"{lat['apply_p50']:.0f} / {lat['apply_p99']:.0f}")
     _row("    visible before the relay sent it (by sync)", f"{lat['early']:.0f}")
     _row("  records per receiver commit; gap repairs", f"{lat['per_commit']:.1f}; {lat['repairs']:.0f}")
+    raw = res.raw_paced_cpu if lat.rate == res.raw_paced_rate else {}
     for name, ms in lat.cpu_ms.items():
-        _row(f"  {name}: CPU ms per record", f"{ms:.2f}")
+        if name in raw:
+            _row(f"  {name}: CPU ms per record (raw: one at a time)", f"{ms:.2f}", f"{raw[name]:.2f}",
+                 f"{ms / raw[name]:.2f}")
+        else:
+            _row(f"  {name}: CPU ms per record", f"{ms:.2f}")
 
 
 def _target(label: str, value: str, ok: bool, extra: str = "") -> None:
@@ -115,7 +122,7 @@ def report(res: Results) -> None:
     _row("  gap repairs by sync RPC at the receivers", f"{res.node_repairs}")
     _row("  CPU s other processes took meanwhile", f"{res.node_others:.1f}", f"{res.raw_others:.1f}")
     for lat in res.latency:
-        _latency_rows(lat)
+        _latency_rows(lat, res)
     _row("idle RSS MiB (node process / its nats-server)", "", "", "")
     for when, table in (("fresh", res.rss_fresh), ("after the runs", res.rss_after)):
         for name, (node_rss, srv_rss) in table.items():
@@ -151,6 +158,8 @@ def report(res: Results) -> None:
     print("  CPU ms per record: user + system time of each receiving node process (/proc/<pid>/stat) from")
     print("    the first PUT until both receivers hold the last record, divided by the records written;")
     print("    everything the node does meanwhile counts (pull heartbeats, presence, checkpoints).")
+    print("    raw: the raw consumers (fetch -> verify -> 1 aiosqlite transaction -> ack) with records")
+    print("    published one at a time at the same rate, CPU over the run divided by its records.")
     print("  RSS: VmRSS from /proc/<pid>/status after idling; 'fresh' = receivers before any record of kobe.")
     print("  CPU s other processes took: machine busy time (/proc/stat) minus this bench's processes;")
     print("    a large figure means the run was disturbed by other work on the machine.")

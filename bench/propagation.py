@@ -10,6 +10,8 @@ raw   the stack with no hitode code (bench/_raw.py): one publisher process with 
       one aiosqlite transaction per batch (WAL, synchronous=FULL) -> ack; N records of
       the node's own envelope size. Then "raw-lean": the same through the stack's lowest
       level (publish_async, bare MSG.NEXT requests), printed beside it as the ceiling.
+      Then "raw-paced": one record at a time at the lowest paced rate, the consumers'
+      CPU per record beside the nodes'.
 node  three `python -m node run` processes (kobe, sapporo, hakodate; bench/_nodes.py),
       each on its own server, as in production. N versions of kobe's "space" profile are
       signed and queued with the node's own `outbox.append` before kobe starts; the clock
@@ -188,6 +190,11 @@ async def bench(args: argparse.Namespace) -> Results:
             lean = await run_raw({s: cluster[s] for s in NAMES}, stream_config(3), work, args.records,
                                  res.envelope_bytes, lean=True)
             res.lean_rate, res.lean_wall = lean.rate, lean.wall
+            # Records one at a time, at the lowest paced rate: what a lone record costs the stack.
+            rate = min(args.rates)
+            paced = await run_raw({s: cluster[s] for s in NAMES}, stream_config(3), work,
+                                  max(20, round(rate * args.paced_seconds)), res.envelope_bytes, rate=rate)
+            res.raw_paced_rate, res.raw_paced_cpu = rate, paced.cpu_ms
             await run_nodes(cluster, spaces, args.records, res, args)
         say("cluster stopped")
         notable(spaces, res)
