@@ -18,6 +18,10 @@ With --lean (the second raw run) the same work goes through the stack's lowest l
 no_wait requests gathered by one subscription callback for the consumers, as node.pull
 does, instead of nats-py's `fetch`, which waits for each message with its own tasks.
 
+With --rate R (raw-paced) the publisher sends one record at a time on a fixed schedule,
+awaiting each ack, and the consumers (nats-py `fetch`) take them as they come, one per
+transaction: what a record that arrives alone costs the stack, in CPU per record.
+
 Both stay alive after their work until SIGTERM, so the bench can read their CPU time.
 """
 
@@ -64,9 +68,10 @@ class RawResult:
     rate: float
     wall: float
     others: float  # CPU seconds other processes of the machine took meanwhile
+    cpu_ms: dict[str, float] = dataclasses.field(default_factory=dict)  # per record, by consumer
 
 
-async def publisher(url: str, n: int, size: int, lean: bool) -> None:
+async def publisher(url: str, n: int, size: int, lean: bool, rate: float | None) -> None:
     import nacl.signing
 
     key = nacl.signing.SigningKey.generate()
@@ -107,6 +112,19 @@ async def publisher(url: str, n: int, size: int, lean: bool) -> None:
         return [m for (_, m), o in zip(sent, outcomes) if isinstance(o, BaseException)]
 
     queue = msgs
+    if rate is not None:  # one at a time, on schedule; each awaited (retried until acked)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        for i, (mid, raw) in enumerate(msgs):
+            if (due := t0 + i / rate) > loop.time():
+                await asyncio.sleep(due - loop.time())
+            while True:
+                try:
+                    await js.publish(SUBJECT, raw, timeout=5, headers={"Nats-Msg-Id": mid})
+                    break
+                except (nats.errors.Error, TimeoutError):
+                    continue
+        queue = []
     while queue and lean:
         queue = await lean_round(queue)
     while queue:
@@ -199,16 +217,19 @@ async def consumer(url: str, db: str, durable: str, n: int, lean: bool) -> None:
 
 
 async def run_raw(
-    servers: dict[str, Any], stream_config: Any, work: Path, n: int, size: int, *, lean: bool = False
+    servers: dict[str, Any], stream_config: Any, work: Path, n: int, size: int, *, lean: bool = False,
+    rate: float | None = None,
 ) -> RawResult:
     """Publisher at servers["kobe"], one consumer at each other server; N records of `size`
     bytes through a stream configured like HITODE. `lean`: publish_async and bare
-    MSG.NEXT requests instead of nats-py's js.publish and fetch."""
+    MSG.NEXT requests instead of nats-py's js.publish and fetch. `rate`: one record at a
+    time, `rate` a second, and the consumers' CPU per record is measured."""
     names = list(servers)
     pub_at, receivers = names[0], names[1:]
-    tag = "raw-lean" if lean else "raw"
+    tag = "raw-lean" if lean else "raw-paced" if rate else "raw"
     how = ("publish_async", f"MSG.NEXT no_wait batch {BATCH}") if lean else ("js.publish", f"fetch({BATCH})")
-    say(f"{tag}: stream {STREAM} R3; 1 publisher ({IN_FLIGHT} {how[0]} in flight) at {pub_at}'s server,"
+    sending = f"one js.publish at a time, {rate:g}/s" if rate else f"{IN_FLIGHT} {how[0]} in flight"
+    say(f"{tag}: stream {STREAM} R3; 1 publisher ({sending}) at {pub_at}'s server,"
         f" {len(receivers)} consumers ({how[1]} + verify + 1 txn/batch + ack)")
     me = str(Path(__file__).resolve())
     nc = await nats.connect(servers[pub_at].client_url)
@@ -228,7 +249,8 @@ async def run_raw(
             readers = {r: Reader(work / f"{tag}-{r}.db") for r in receivers}
             t0_fut = await first_message(nc, SUBJECT)
             await pub.start(me, "pub", "--url", servers[pub_at].client_url, "--records", str(n),
-                            "--size", str(size), *(["--lean"] if lean else []))
+                            "--size", str(size), *(["--lean"] if lean else []),
+                            *(["--rate", str(rate)] if rate else []))
             meter = CpuMeter({"pub": pub.pid, **{r: c.pid for r, c in subs.items()},
                               **{f"nats-{s}": servers[s].pid for s in names}})
             ev = await pub.event("ready", 300)
@@ -248,7 +270,10 @@ async def run_raw(
     wall = t_end - t0
     say(f"{tag}: {n} records on every consumer in {wall:.2f}s = {n / wall:,.0f} records/s")
     say(f"{tag}: " + meter.line(wall))
-    return RawResult(rate=n / wall, wall=wall, others=meter.others())
+    cpu_ms = {r: 1000 * meter.used[r] / n for r in receivers}
+    if rate:
+        say(f"{tag}: consumers' CPU per record: " + ", ".join(f"{r} {v:.2f} ms" for r, v in cpu_ms.items()))
+    return RawResult(rate=n / wall, wall=wall, others=meter.others(), cpu_ms=cpu_ms)
 
 
 def main() -> int:
@@ -260,10 +285,11 @@ def main() -> int:
     p.add_argument("--db")
     p.add_argument("--durable")
     p.add_argument("--lean", action="store_true")
+    p.add_argument("--rate", type=float, help="publish one at a time, this many a second")
     a = p.parse_args()
     try:
         if a.role == "pub":
-            asyncio.run(publisher(a.url, a.records, a.size, a.lean))
+            asyncio.run(publisher(a.url, a.records, a.size, a.lean, a.rate))
         else:
             asyncio.run(consumer(a.url, a.db, a.durable, a.records, a.lean))
     except KeyboardInterrupt:

@@ -34,6 +34,10 @@ __all__ = ["Applier", "consumer_names"]
 log = logging.getLogger(__name__)
 
 DAY: Final = 24 * 3600.0
+# Batches up to this size are checked on the event loop (Ed25519 verify ~0.06 ms each):
+# for so few, the hop to a worker thread and back costs more CPU than the checks (0.15 to
+# 0.3 ms for a record that comes alone, against ~0.07 ms for its check).
+INLINE_CHECKS: Final = 4
 _Fetched = tuple[list[Msg], list[Incoming], list[tuple[Incoming, Verified | Rejection | None]]]
 
 
@@ -200,6 +204,8 @@ class Applier:
     async def _fetch(self, pull: Pull, name: str) -> _Fetched:
         msgs = await pull.take(self._batch)
         items = [Incoming(m.data, m.subject, name) for m in msgs]
+        if len(items) <= INLINE_CHECKS:
+            return msgs, items, self._replica.precheck(items)
         # Signatures are checked in a thread (PyNaCl releases the GIL), beside the
         # previous batch's writes.
         return msgs, items, await asyncio.to_thread(self._replica.precheck, items)
