@@ -12,6 +12,8 @@ from typing import ClassVar, Final
 
 import msgspec
 
+from schemas.text import explain
+
 __all__ = [
     "HitodeError",
     "BadInput",
@@ -20,6 +22,9 @@ __all__ = [
     "NotFound",
     "Conflict",
     "TooLarge",
+    "Invalid",
+    "PreconditionFailed",
+    "UnsupportedMediaType",
     "ConfigError",
     "StoreError",
     "BusUnavailable",
@@ -50,6 +55,14 @@ class BadInput(HitodeError):
     status = 400
 
 
+class Invalid(BadInput):
+    """Well-formed input that breaks a rule of the domain (an end before its start, an
+    unknown time zone, a note to oneself): 422, where 400 means the shape is wrong."""
+
+    code = "invalid"
+    status = 422
+
+
 class Unauthorized(HitodeError):
     code = "unauthorized"
     status = 401
@@ -70,9 +83,21 @@ class Conflict(HitodeError):
     status = 409
 
 
+class PreconditionFailed(HitodeError):
+    """If-Match named a version that is no longer the current one: nothing was changed."""
+
+    code = "stale"
+    status = 412
+
+
 class TooLarge(HitodeError):
     code = "too_large"
     status = 413
+
+
+class UnsupportedMediaType(HitodeError):
+    code = "unsupported_media_type"
+    status = 415
 
 
 class ConfigError(HitodeError):
@@ -110,6 +135,7 @@ _AT: Final = re.compile(r"\s*-\s*at `\$\.?([^`]*)`")
 
 
 def bad_input_from(e: msgspec.ValidationError, prefix: str = "") -> BadInput:
-    """msgspec says "Expected `int` - at `$.capacity`": a message and the field it names."""
+    """msgspec says "Expected `int` - at `$.capacity`": a message and the field it names;
+    a text rule's regex is said in words (schemas/text.py)."""
     m = _AT.search(str(e))
-    return BadInput(prefix + _AT.sub("", str(e)), field=(m.group(1) or None) if m else None)
+    return BadInput(prefix + explain(_AT.sub("", str(e))), field=(m.group(1) or None) if m else None)

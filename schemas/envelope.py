@@ -16,6 +16,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from schemas.time import DateTime
 from schemas.ids import Kind, RecordId, SpaceId
 
 __all__ = [
@@ -59,7 +60,7 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     kind: Kind
     record_id: RecordId
     version: Annotated[int, msgspec.Meta(ge=1)]
-    created_at: dt.datetime
+    created_at: DateTime
 
     @property
     def is_dm(self) -> bool:

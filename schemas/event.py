@@ -8,23 +8,32 @@ share a `joint_id`; each keeps its own capacity and attendees. RSVPs travel as s
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Literal
+import zoneinfo
+from typing import Annotated, Final, Literal
 
 import msgspec
 
 from schemas.ids import RecordId, SpaceId
+from schemas.text import LANG, LINE, LONG, NAME, TAG, URL
+from schemas.time import DateTime
 
 __all__ = [
     "Place", "PlaceInput", "Event", "EventInput", "EventPatch", "Rsvp", "RsvpStatus", "RsvpInput",
     "EventStatus", "RsvpState",
 ]
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=8000)]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[^\s,]+$")]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME)]
+Text = Annotated[str, msgspec.Meta(max_length=8000, pattern=LONG)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=TAG)]
+Line = Annotated[str, msgspec.Meta(max_length=200, pattern=LINE)]
+Link = Annotated[str, msgspec.Meta(max_length=500, pattern=URL)]
 Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="IANA zone, e.g. Asia/Tokyo")]
-Lang = Annotated[str, msgspec.Meta(min_length=2, max_length=16)]
+# On HTTP input the zones this node knows are listed (a peer's record may name a zone of
+# a newer tzdata: the bus type stays open, and readers fall back to UTC).
+ZONES: Final = sorted(z for z in zoneinfo.available_timezones() if not z.startswith(("posix/", "right/")))
+ZoneInput = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="IANA zone, e.g. Asia/Tokyo",
+                                        extra_json_schema={"enum": ZONES})]
+Lang = Annotated[str, msgspec.Meta(min_length=2, max_length=16, pattern=LANG)]
 JointId = Annotated[str, msgspec.Meta(max_length=128, pattern=r"^[A-Za-z0-9._:-]*$")]
 Capacity = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
@@ -36,14 +45,12 @@ class Place(msgspec.Struct, frozen=True, kw_only=True):
     """Where: in the space (room), online (url), or both. Tolerant: part of a bus record."""
 
     mode: Literal["onsite", "online", "hybrid"] = "onsite"
-    room: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    url: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    room: Line = ""
+    url: Link = ""
 
 
 class PlaceInput(Place, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The strict twin of Place, for HTTP input: a link must be a web address."""
-
-    url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^(https?://[^\s]+)?$")] = ""
+    """The strict twin of Place, for HTTP input."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
@@ -53,8 +60,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
     space: SpaceId
     title: Title
     description: Text = ""
-    start: dt.datetime
-    end: dt.datetime
+    start: DateTime
+    end: DateTime
     tz: Zone = "Asia/Tokyo"
     place: Place = Place()
     capacity: Capacity | None = None
@@ -64,7 +71,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event"):
     joint_id: JointId = ""
     confirmed: int = 0
     waitlisted: int = 0
-    source_uid: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    source_uid: Annotated[str, msgspec.Meta(max_length=1000, pattern=LINE)] = ""
 
 
 class EventInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -72,9 +79,9 @@ class EventInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     title: Title
     description: Text = ""
-    start: dt.datetime
-    end: dt.datetime
-    tz: Zone = "Asia/Tokyo"
+    start: DateTime
+    end: DateTime
+    tz: ZoneInput = "Asia/Tokyo"
     place: PlaceInput = PlaceInput()
     capacity: Capacity | None = None
     tags: Tags = []
@@ -88,9 +95,9 @@ class EventPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     title: Title | msgspec.UnsetType = msgspec.UNSET
     description: Text | msgspec.UnsetType = msgspec.UNSET
-    start: dt.datetime | msgspec.UnsetType = msgspec.UNSET
-    end: dt.datetime | msgspec.UnsetType = msgspec.UNSET
-    tz: Zone | msgspec.UnsetType = msgspec.UNSET
+    start: DateTime | msgspec.UnsetType = msgspec.UNSET
+    end: DateTime | msgspec.UnsetType = msgspec.UNSET
+    tz: ZoneInput | msgspec.UnsetType = msgspec.UNSET
     place: PlaceInput | msgspec.UnsetType = msgspec.UNSET
     capacity: Capacity | None | msgspec.UnsetType = msgspec.UNSET
     tags: Tags | msgspec.UnsetType = msgspec.UNSET
@@ -109,7 +116,7 @@ class Rsvp(msgspec.Struct, frozen=True, kw_only=True, tag="rsvp"):
     version: Annotated[int, msgspec.Meta(ge=1)]
     event_id: RecordId
     member: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    display_name: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    display_name: Annotated[str, msgspec.Meta(max_length=120, pattern=LINE)] = ""
     status: Literal["requested", "cancelled"] = "requested"
 
 
@@ -122,7 +129,7 @@ class RsvpStatus(msgspec.Struct, frozen=True, kw_only=True, tag="rsvp_status"):
     version: Annotated[int, msgspec.Meta(ge=1)]
     event_id: RecordId
     status: Literal["confirmed", "waitlisted", "cancelled", "refused"]
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=500, pattern=LINE)] = ""
     # The version of the member's Rsvp this answers (0 from a host that did not say):
     # after a cancel and a new sign-up, an answer to the old one is not shown as current.
     answers: Annotated[int, msgspec.Meta(ge=0)] = 0

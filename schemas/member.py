@@ -6,21 +6,26 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.text import NAME
+
 __all__ = ["MemberInput", "MemberPatch"]
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NAME)]
+Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=NAME)]
+# No `\s` alone: Python and ECMAScript disagree on \x1c-\x1f and \x85; controls are named.
+Email = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^([^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+)?$",
+                                    description="an e-mail address, or empty")]
 
 
 class MemberInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
-    email: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    email: Email = ""
     share_name: bool = False
     skills: list[Skill] = []
 
 
 class MemberPatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    email: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    email: Email | msgspec.UnsetType = msgspec.UNSET
     share_name: bool | msgspec.UnsetType = msgspec.UNSET
     skills: list[Skill] | msgspec.UnsetType = msgspec.UNSET

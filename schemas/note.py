@@ -12,6 +12,7 @@ from typing import Annotated
 import msgspec
 
 from schemas.ids import RecordId, SpaceId
+from schemas.text import LINE, LONG_REQUIRED
 
 __all__ = ["Note", "NoteInput"]
 
@@ -21,13 +22,13 @@ class Note(msgspec.Struct, frozen=True, kw_only=True, tag="note"):
     to: SpaceId
     record_id: RecordId
     version: Annotated[int, msgspec.Meta(ge=1)]
-    subject: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000)]
+    subject: Annotated[str, msgspec.Meta(max_length=200, pattern=LINE)] = ""
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000, pattern=LONG_REQUIRED)]
 
 
 class NoteInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """HTTP input for POST /api/notes."""
 
     to: SpaceId
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000)]
-    subject: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=8000, pattern=LONG_REQUIRED)]
+    subject: Annotated[str, msgspec.Meta(max_length=200, pattern=LINE)] = ""

@@ -6,13 +6,13 @@ replayed as the other): `sync` serves a dm channel only to its recipient.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Final
 
 import msgspec
 
 from schemas.envelope import Channel
 from schemas.ids import SpaceId
+from schemas.time import AwareDateTime
 
 __all__ = ["RPC_TAG", "PRESENCE_TAG", "HEAD_TAG", "SyncRequest", "SyncReply", "Presence", "DmHead", "SignedCall"]
 
@@ -42,7 +42,7 @@ class SyncRequest(msgspec.Struct, frozen=True, kw_only=True):
     channel: Channel
     after: Annotated[int, msgspec.Meta(ge=0)]
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
-    at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    at: AwareDateTime
     reply: Annotated[str, msgspec.Meta(max_length=255)] = ""
 
 
@@ -57,7 +57,7 @@ class Presence(msgspec.Struct, frozen=True, kw_only=True):
     """A heartbeat: who is online, and how far its public chain goes (for gap repair)."""
 
     space: SpaceId
-    at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    at: AwareDateTime
     pub_seq: Annotated[int, msgspec.Meta(ge=0)]
     http_url: str = ""
 
@@ -72,4 +72,4 @@ class DmHead(msgspec.Struct, frozen=True, kw_only=True):
     author: SpaceId
     to: SpaceId
     seq: Annotated[int, msgspec.Meta(ge=1)]
-    at: Annotated[dt.datetime, msgspec.Meta(tz=True)]
+    at: AwareDateTime

@@ -11,11 +11,10 @@ from typing import Annotated
 import msgspec
 
 from schemas.ids import SpaceId
+from schemas.text import Lang, Line, LongText, Name, Url
 
-__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit", "KeyRotation"]
+__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit", "ProfilePut", "KeyRotation"]
 
-ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
 class VisaPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,15 +37,15 @@ class SpaceProfile(msgspec.Struct, frozen=True, kw_only=True, tag="space"):
     """Bus record, kind "space". Unknown fields are tolerated (a newer peer may add some)."""
 
     id: SpaceId
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-    name_ja: ShortText = ""
-    city: ShortText = ""
-    address: ShortText = ""
-    url: ShortText = ""
-    hours: ShortText = ""
-    amenities: Annotated[list[ShortText], msgspec.Meta(max_length=50)] = []
+    name: Name
+    name_ja: Line = ""
+    city: Line = ""
+    address: Line = ""
+    url: Url = ""
+    hours: Line = ""
+    amenities: Annotated[list[Line], msgspec.Meta(max_length=50)] = []
     house_rules: LongText = ""
-    languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=16)]], msgspec.Meta(max_length=20)] = msgspec.field(
+    languages: Annotated[list[Lang], msgspec.Meta(max_length=20)] = msgspec.field(
         default_factory=lambda: ["ja"]
     )
     visa_policy: VisaPolicy = VisaPolicy()
@@ -57,16 +56,33 @@ class SpaceProfile(msgspec.Struct, frozen=True, kw_only=True, tag="space"):
 class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """HTTP input for PUT /api/space: the fields an operator may change; all optional."""
 
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | None = None
-    name_ja: ShortText | None = None
-    city: ShortText | None = None
-    address: ShortText | None = None
-    url: ShortText | None = None
-    hours: ShortText | None = None
-    amenities: Annotated[list[ShortText], msgspec.Meta(max_length=50)] | None = None
+    name: Name | None = None
+    name_ja: Line | None = None
+    city: Line | None = None
+    address: Line | None = None
+    url: Url | None = None
+    hours: Line | None = None
+    amenities: Annotated[list[Line], msgspec.Meta(max_length=50)] | None = None
     house_rules: LongText | None = None
-    languages: Annotated[list[Annotated[str, msgspec.Meta(max_length=16)]], msgspec.Meta(max_length=20)] | None = None
+    languages: Annotated[list[Lang], msgspec.Meta(max_length=20)] | None = None
     visa_policy: VisaPolicyInput | None = None
+
+
+# A public key as GET shows it: 32 bytes in base64.
+Key32 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{43}=$", description="32 bytes, base64")]
+
+
+class ProfilePut(ProfileEdit, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """HTTP input for PUT /api/space: the representation GET /api/spaces/{id} returns,
+    edited. The read-only fields may come back as they were and are refused, by name, if
+    changed; `version` (or If-Match) says which version the edit is based on. A field left
+    out keeps its value (so clients of the earlier, merging PUT keep working)."""
+
+    id: SpaceId | None = None
+    sign_key: Key32 | None = None
+    box_key: Key32 | None = None
+    version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    online: bool | None = None
 
 
 class KeyRotation(msgspec.Struct, frozen=True, kw_only=True, tag="rotation"):

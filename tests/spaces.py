@@ -99,6 +99,8 @@ class Space:
         assert self._session is not None, "space not started"
         headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
         data = json.dumps(body) if body is not None else None
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         async with self._session.request(method, self.url + path, data=data, headers=headers) as r:
             payload = await r.json() if r.content_type == "application/json" else await r.text()
             if r.status >= 400:

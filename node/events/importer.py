@@ -20,7 +20,7 @@ import aiohttp
 import msgspec
 import yarl
 
-from node.errors import BadInput
+from node.errors import BadInput, Invalid
 from node.events import feeds, rsvps
 from node.events import rules as events
 from node.federation import records
@@ -85,7 +85,7 @@ class Importer:
         if new and result.get("error"):
             # A feed that does not work when it is added is a typo, not an outage: refuse it.
             await self._store.transact(lambda tx: tx.execute("DELETE FROM feeds WHERE url = ?", (url,)).rowcount)
-            raise BadInput(str(result["error"]), field="url")
+            raise Invalid(str(result["error"]), field="url")
         return result
 
     async def poll_all(self) -> list[dict[str, Any]]:

@@ -7,14 +7,15 @@ attendee lists and writes do.
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
-from typing import Final
+from typing import Annotated, Final
 
 import msgspec
 from aiohttp import web
 
 from node.context import Context as Node
-from node.errors import Forbidden, bad_input_from
+from node.errors import Forbidden, PreconditionFailed
 from node.events import rsvps
 from node.events import rules as events
 from node.events.calendar import render, render_one
@@ -22,19 +23,18 @@ from node.events.importer import Importer
 from node.federation.outbox import new_id
 from node.members.rules import secret_of
 from node.store import Tx
-from node.web.payload import decode_body, json_response, token_ok
-from node.web.route import Route
+from node.web.conditional import etag, if_match
+from node.web.payload import decode_body, decode_query, json_response, token_ok
+from node.web.route import ICS, Route
 from schemas.event import EventInput, EventPatch, RsvpInput
+from schemas.text import URL
 
 __all__ = ["ROUTES", "FeedInput"]
 
 
 def filters(node: Node, request: web.Request) -> events.Filters:
-    try:
-        chosen = msgspec.convert(dict(request.query), events.Filters, strict=False)
-    except msgspec.ValidationError as e:
-        raise bad_input_from(e) from None
-    return chosen.in_zone(zoneinfo.ZoneInfo(node.config.space.tz))
+    """The listing's filters; parameters it does not know (utm_source=…) are ignored."""
+    return decode_query(request, events.Filters).in_zone(zoneinfo.ZoneInfo(node.config.space.tz))
 
 
 def authorized(node: Node, request: web.Request) -> bool:
@@ -42,7 +42,10 @@ def authorized(node: Node, request: web.Request) -> bool:
 
 
 async def list_events(node: Node, request: web.Request) -> web.Response:
-    return json_response(await events.listing(node.store, filters(node, request)))
+    response = json_response(await events.listing(node.store, filters(node, request)))
+    if (changed := await events.last_changed(node.store)) is not None:
+        response.last_modified = changed
+    return response
 
 
 async def post_event(node: Node, request: web.Request) -> web.Response:
@@ -64,7 +67,7 @@ async def get_event(node: Node, request: web.Request) -> web.Response:
         out["rsvps"] = await rsvps.mine(node.store, node.space, secret=secret_of(node.data_dir), event_id=event.id)
         if event.space == node.space:
             out["attendees"] = await rsvps.attendees(node.store, event.id)
-    return json_response(out)
+    return json_response(out, headers={"ETag": etag(version)})
 
 
 def _own(node: Node, event_space: str) -> None:
@@ -76,10 +79,13 @@ async def patch_event(node: Node, request: web.Request) -> web.Response:
     p = await decode_body(request, EventPatch)
     event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
     _own(node, event.space)
+    expect = if_match(request)
 
     def unit(tx: Tx) -> None:
         held = events.find_in(tx, node.space, event.id)
         assert held is not None
+        if expect is not None and held[1] != expect:
+            raise PreconditionFailed(f"the event is at version {held[1]}, not {expect}: read it again", field="If-Match")
         new = events.patch(held[0], p)
         if new != held[0]:
             events.save(tx, node.ident, new, held[1] + 1)
@@ -87,7 +93,8 @@ async def patch_event(node: Node, request: web.Request) -> web.Response:
                 rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
 
     await node.store.transact(unit)
-    return json_response(events.view(*await events.find(node.store, event.id)))
+    new, version = await events.find(node.store, event.id, prefer=node.space)
+    return json_response(events.view(new, version), headers={"ETag": etag(version)})
 
 
 async def cancel_event(node: Node, request: web.Request) -> web.Response:
@@ -114,9 +121,10 @@ async def list_rsvps(node: Node, request: web.Request) -> web.Response:
 
 
 def _ics(body: bytes, name: str) -> web.Response:
+    # Calendar apps poll; five minutes of caching costs a subscriber little freshness.
     return web.Response(
         body=body, content_type="text/calendar", charset="utf-8",
-        headers={"Content-Disposition": f'inline; filename="{name}"'},
+        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "public, max-age=300"},
     )
 
 
@@ -130,8 +138,18 @@ async def calendar_ics(node: Node, request: web.Request) -> web.Response:
     jids = events.joint_ids(everything)
     # the calendar folds parts by joint id; the lead part may not carry its own
     chosen = [(msgspec.structs.replace(e, joint_id=jids[e.id]), v) for e, v in chosen]
-    body = render(chosen, calendar_name=f"hitode — {node.config.space.name}", space_names=await _names(node))
-    return _ics(body, "hitode.ics")
+    changed = await events.last_changed(node.store)
+    # DTSTAMP from the data, not the clock: the same calendar is the same bytes (ETag, 304)
+    body = render(chosen, calendar_name=f"hitode — {node.config.space.name}", space_names=await _names(node),
+                  stamp=_stamp(changed))
+    response = _ics(body, "hitode.ics")
+    if changed is not None:
+        response.last_modified = changed
+    return response
+
+
+def _stamp(changed: float | None) -> dt.datetime:
+    return dt.datetime.fromtimestamp(changed or 0, dt.UTC)
 
 
 async def get_event_ics(node: Node, request: web.Request) -> web.Response:
@@ -141,16 +159,17 @@ async def get_event_ics(node: Node, request: web.Request) -> web.Response:
     jid = jids.get(event.id, "")
     if jid:  # the same one VEVENT (and UID) as in the calendar feed
         parts = [(msgspec.structs.replace(e, joint_id=jid), v) for e, v in everything if jids[e.id] == jid]
-        body = render(parts, calendar_name=event.title, space_names=await _names(node))
+        body = render(parts, calendar_name=event.title, space_names=await _names(node),
+                      stamp=_stamp(await events.last_changed(node.store)))
     else:
-        body = render_one(event, version, space_names=await _names(node))
+        body = render_one(event, version, space_names=await _names(node), stamp=_stamp(await events.last_changed(node.store)))
     return _ics(body, f"{event.id}.ics")
 
 
 class FeedInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """POST /api/feeds: an .ics URL this space already publishes its events to."""
 
-    url: str
+    url: Annotated[str, msgspec.Meta(min_length=8, max_length=2000, pattern=URL)]
 
 
 async def list_feeds(node: Node, request: web.Request) -> web.Response:
@@ -166,17 +185,38 @@ async def poll_feeds(node: Node, request: web.Request) -> web.Response:
     return json_response({"feeds": await node.part(Importer).poll_all()})
 
 
+# Record ids (schemas/ids.py RecordId) in paths; the plain `{id}` route must not take what
+# ends in ".ics" (that is the iCalendar route), said without a lookahead so that every
+# client's regex engine and every fuzzer reads it the same.
+_C: Final = "[A-Za-z0-9._:-]"
+ANY_ID: Final = f"{_C}+"
+NOT_ICS: Final = (f"({_C}{_C}?{_C}?|{_C}*([A-Za-z0-9_:-]{_C}{_C}{_C}|{_C}[A-Za-hj-z0-9._:-]{_C}{_C}"
+                  f"|{_C}{_C}[A-Zabd-z0-9._:-]{_C}|{_C}{_C}{_C}[A-Za-rt-z0-9._:-]))")
+
+_EVENT_EXAMPLE: Final = {
+    "title": "同時開催Jelly / Joint Jelly", "start": "2026-12-11T13:00:00+09:00", "end": "2026-12-11T17:00:00+09:00",
+    "capacity": 12, "tags": ["jelly"], "place": {"mode": "hybrid", "room": "2F", "url": "https://meet.example.jp/jelly"},
+}
+
 ROUTES: Final = (
-    Route("GET", "/api/events", list_events, "Federated events (from, to, space, tag, joint, status, limit, offset)"),
-    Route("POST", "/api/events", post_event, "Create an event of this space", body=EventInput),
-    Route("GET", "/api/events/{id}.ics", get_event_ics, "One event as iCalendar"),
-    Route("GET", "/api/events/{id}", get_event, "One event, its parts; with the token, RSVPs and attendees"),
-    Route("PATCH", "/api/events/{id}", patch_event, "Edit an event of this space", body=EventPatch),
-    Route("POST", "/api/events/{id}/cancel", cancel_event, "Cancel an event of this space"),
-    Route("POST", "/api/events/{id}/rsvps", post_rsvp, "Sign up (or cancel) a member of this space", body=RsvpInput),
-    Route("GET", "/api/rsvps", list_rsvps, "This space's members' RSVPs and their status", private=True),
-    Route("GET", "/calendar.ics", calendar_ics, "The federated calendar (RFC 5545)"),
-    Route("GET", "/api/feeds", list_feeds, "Calendar feeds this space imports", private=True),
-    Route("POST", "/api/feeds", post_feed, "Import an .ics feed into this space's events", body=FeedInput),
-    Route("POST", "/api/feeds/poll", poll_feeds, "Poll every feed now"),
+    Route(method="GET", path="/api/events", handler=list_events, query=events.Filters,
+          summary="Federated events (filters: from, to, space, tag, joint, status; paging: limit, offset)"),
+    Route(method="POST", path="/api/events", handler=post_event, summary="Create an event of this space",
+          body=EventInput, status=201, example=_EVENT_EXAMPLE, creates=True),
+    Route(method="GET", path=f"/api/events/{{id:{ANY_ID}}}.ics", handler=get_event_ics, summary="One event as iCalendar", produces=ICS),
+    Route(method="GET", path=f"/api/events/{{id:{NOT_ICS}}}", handler=get_event,
+          summary="One event, its parts; with the token, RSVPs and attendees (ETag: its version)"),
+    Route(method="PATCH", path=f"/api/events/{{id:{NOT_ICS}}}", handler=patch_event, summary="Edit an event of this space",
+          body=EventPatch, if_match=True, errors=(403, 409), example={"capacity": 20}),
+    Route(method="POST", path=f"/api/events/{{id:{ANY_ID}}}/cancel", handler=cancel_event, summary="Cancel an event of this space",
+          errors=(403, 409)),
+    Route(method="POST", path=f"/api/events/{{id:{ANY_ID}}}/rsvps", handler=post_rsvp, summary="Sign up (or cancel) a member of this space",
+          body=RsvpInput, status=202, errors=(409,), example={"member": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"}),
+    Route(method="GET", path="/api/rsvps", handler=list_rsvps, summary="This space's members' RSVPs and their status", private=True),
+    Route(method="GET", path="/calendar.ics", handler=calendar_ics, query=events.Filters, produces=ICS,
+          summary="The federated calendar (RFC 5545); the same filters as /api/events"),
+    Route(method="GET", path="/api/feeds", handler=list_feeds, summary="Calendar feeds this space imports", private=True),
+    Route(method="POST", path="/api/feeds", handler=post_feed, summary="Import an .ics feed into this space's events",
+          body=FeedInput, status=201, example={"url": "https://calendar.example.jp/kobe.ics"}),
+    Route(method="POST", path="/api/feeds/poll", handler=poll_feeds, summary="Poll every feed now"),
 )

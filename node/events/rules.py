@@ -11,16 +11,18 @@ import datetime as dt
 import functools
 import zoneinfo
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from node.errors import BadInput, Conflict, NotFound
+from node.errors import BadInput, Invalid, Conflict, NotFound
 from node.federation import outbox, records
 from node.federation.identity import Identity
 from node.federation.intake import Rejection
 from node.store import Store, Tx
 from schemas.envelope import Header
+from schemas.ids import SpaceId
+from schemas.time import DateTime
 from schemas.event import Event, EventInput, EventPatch
 
 __all__ = ["KIND", "check_record", "MIGRATIONS", "zone", "zone_or_utc", "check_times", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
@@ -74,7 +76,7 @@ def _zones() -> frozenset[str]:
 def zone(name: str) -> zoneinfo.ZoneInfo:
     """An IANA zone by name ("Asia/Tokyo"); not a directory ("Asia"), not posix/ or right/."""
     if name not in _zones() or name.startswith(("posix/", "right/")):
-        raise BadInput(f"{name!r} is not a known time zone (e.g. Asia/Tokyo)", field="tz")
+        raise Invalid(f"{name!r} is not a known time zone (e.g. Asia/Tokyo)", field="tz")
     return zoneinfo.ZoneInfo(name)
 
 
@@ -93,20 +95,20 @@ def _instant(value: dt.datetime, tz: zoneinfo.ZoneInfo, field: str) -> dt.dateti
             value = value.replace(tzinfo=tz)
         return value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
-        raise BadInput("that time cannot be represented", field=field) from None
+        raise Invalid("that time cannot be represented", field=field) from None
 
 
 def check_times(start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None) -> None:
     """The rule for an event's times; also applied to events received from peers."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise BadInput("times need a time zone", field="start")
+        raise Invalid("times need a time zone", field="start")
     now = now or dt.datetime.now(dt.UTC)
     if not now - PAST_LIMIT <= start <= now + FUTURE_LIMIT:
-        raise BadInput("an event starts within a year back and five years ahead", field="start")
+        raise Invalid("an event starts within a year back and five years ahead", field="start")
     if end <= start:
-        raise BadInput("the end must be after the start", field="end")
+        raise Invalid("the end must be after the start", field="end")
     if end - start > dt.timedelta(days=31):
-        raise BadInput("an event lasts at most 31 days", field="end")
+        raise Invalid("an event lasts at most 31 days", field="end")
 
 
 def create(space: str, inp: EventInput, event_id: str) -> Event:
@@ -134,7 +136,7 @@ def patch(event: Event, p: EventPatch) -> Event:
     new = msgspec.structs.replace(event, **changes, status="updated")
     check_times(new.start, new.end)
     if new.capacity is not None and new.capacity < event.confirmed:
-        raise BadInput(
+        raise Invalid(
             f"capacity {new.capacity} is below the {event.confirmed} attendees already confirmed",
             field="capacity",
         )
@@ -155,7 +157,7 @@ def check_record(h: Header, body: msgspec.Struct, signer: bytes) -> None:
     zone(body.tz)
     check_times(body.start, body.end, now=body.start)  # the same rules as ours, but it may be old
     if body.confirmed < 0 or body.waitlisted < 0:
-        raise BadInput("event counts cannot be negative", field="confirmed")
+        raise Invalid("event counts cannot be negative", field="confirmed")
 
 
 def save(tx: Tx, ident: Identity, event: Event, version: int) -> None:
@@ -190,22 +192,14 @@ def view(event: Event, version: int) -> dict[str, Any]:
 class Filters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Query of GET /api/events and /calendar.ics."""
 
-    start: dt.datetime | None = msgspec.field(default=None, name="from")
-    to: dt.datetime | None = None
-    space: str | None = None
-    tag: str | None = None
-    joint: str | None = None
-    status: str | None = None
-    limit: int = 50
-    offset: int = 0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.limit <= 500:
-            raise ValueError("limit must be between 1 and 500")
-        if self.offset < 0:
-            raise ValueError("offset must be 0 or more")
-        if self.status not in (None, "active", "scheduled", "updated", "cancelled"):
-            raise ValueError("status must be active, scheduled, updated or cancelled")
+    start: DateTime | None = msgspec.field(default=None, name="from")
+    to: DateTime | None = None
+    space: SpaceId | None = None
+    tag: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    joint: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    status: Literal["active", "scheduled", "updated", "cancelled"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
 
     def in_zone(self, tz: dt.tzinfo) -> Filters:
         """`from`/`to` given without an offset are read in `tz` (the space's own zone)."""
@@ -236,6 +230,12 @@ def _aware(t: dt.datetime) -> dt.datetime:
 async def all_events(store: Store) -> list[tuple[Event, int]]:
     rows = await store.all(f"SELECT r.body, r.version FROM records r {_OWNED} r.kind = ?", (KIND,))
     return [(_dec.decode(r["body"]), int(r["version"])) for r in rows]
+
+
+async def last_changed(store: Store) -> float | None:
+    """When this node last took in an event (own or a peer's): Last-Modified of listings."""
+    at = await store.scalar("SELECT max(updated_at) FROM records WHERE kind = ?", (KIND,))
+    return None if at is None else float(at)
 
 
 def joint_ids(events: Sequence[tuple[Event, int]]) -> dict[str, str]:

@@ -8,8 +8,9 @@ declared by the feature that owns it) ties the rest of the body to the header.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -18,6 +19,7 @@ from node.federation.identity import Identity
 from node.federation.intake import Rejection, Verified
 from node.federation.kinds import Kinds
 from schemas.envelope import Sealed
+from schemas.text import explain
 
 __all__ = ["Opened", "open_body"]
 
@@ -52,7 +54,10 @@ def open_body(ident: Identity, kinds: Kinds, v: Verified, sender_box_keys: Colle
     try:
         body = kinds.decode(h.kind, plain)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise Rejection("bad_body", f"{h.kind} body: {e}", author=h.author) from None
+        raise Rejection("bad_body", f"{h.kind} body: {explain(str(e))}", author=h.author) from None
+    if (where := _not_nfc(body)) is not None:
+        # HTTP input is normalised where it enters; a peer must send what it would accept.
+        raise Rejection("bad_text", f"{h.kind} {where}: text is not in Unicode NFC form", author=h.author)
     if h.is_dm:
         want = (h.author, h.channel, h.record_id, h.version)
         got = tuple(getattr(body, f, None) for f in ("author", "to", "record_id", "version"))
@@ -65,3 +70,22 @@ def open_body(ident: Identity, kinds: Kinds, v: Verified, sender_box_keys: Colle
             where = f" {e.field}" if e.field else ""
             raise Rejection("bad_body", f"{h.kind}{where}: {e.message}", author=h.author) from None
     return Opened(plain, body, box_key)
+
+
+def _not_nfc(value: Any, path: str = "") -> str | None:
+    """The path of the first string in a body that is not NFC, if any."""
+    if isinstance(value, str):
+        return None if value.isascii() or unicodedata.is_normalized("NFC", value) else (path or "text")
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            if (found := _not_nfc(getattr(value, name), f"{path}.{name}".lstrip("."))) is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            if (found := _not_nfc(v, f"{path}[{i}]")) is not None:
+                return found
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if (found := _not_nfc(k, path) or _not_nfc(v, f"{path}.{k}".lstrip("."))) is not None:
+                return found
+    return None

@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 
 from node.bus.connection import Bus
 from node.config import Config
-from node.errors import NotFound, Rejected
+from node.errors import NotFound, PreconditionFailed, Rejected
 from node.federation import outbox, records
 from node.federation.identity import Identity, open_call, sign_call
 from node.federation.intake import Rejection
@@ -75,7 +75,7 @@ def profile_from_config(config: Config, ident: Identity) -> SpaceProfile:
 
 def edit_profile(current: SpaceProfile, edit: ProfileEdit) -> SpaceProfile:
     """The operator's edit over the current profile; keys and id never change here."""
-    changes = {k: v for k, v in msgspec.structs.asdict(edit).items() if v is not None}
+    changes = {f: v for f in ProfileEdit.__struct_fields__ if (v := getattr(edit, f)) is not None}
     return msgspec.structs.replace(current, **changes)
 
 
@@ -135,15 +135,29 @@ class Directory:
 
         await self._update(change)
 
-    async def edit(self, edit: ProfileEdit) -> tuple[SpaceProfile, int]:
-        def change(current: SpaceProfile | None) -> SpaceProfile:
-            if current is None:
-                raise NotFound("this space has no profile yet")
-            return edit_profile(current, edit)
+    async def edit(self, edit: ProfileEdit, *, expect: int | None = None) -> tuple[SpaceProfile, int]:
+        """The operator's edit, in one transaction with the read it is based on.
 
-        done = await self._update(change)
-        assert done is not None
-        return done
+        `expect`: the version the client last read (If-Match); another one means someone
+        changed the profile since, and nothing is changed (412). An edit that changes
+        nothing publishes nothing.
+        """
+        me, ident = self._ident.space, self._ident
+
+        def unit(tx: Tx) -> tuple[SpaceProfile, int]:
+            held = records.get_in(tx, me, KIND, me, SpaceProfile)
+            if held is None:
+                raise NotFound("this space has no profile yet")
+            if expect is not None and held[1] != expect:
+                raise PreconditionFailed(
+                    f"the profile is at version {held[1]}, not {expect}: read it again, then edit", field="If-Match")
+            new = edit_profile(held[0], edit)
+            if new == held[0]:
+                return held
+            outbox.append(tx, ident, kind=KIND, record_id=me, version=held[1] + 1, body=new)
+            return new, held[1] + 1
+
+        return await self._store.transact(unit)
 
     async def _update(
         self, change: Callable[[SpaceProfile | None], SpaceProfile | None]

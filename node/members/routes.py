@@ -35,8 +35,11 @@ async def patch_member(node: Context, request: web.Request) -> web.Response:
 
 
 ROUTES: Final = (
-    Route("GET", "/api/members", list_members, "Members of this space", private=True),
-    Route("POST", "/api/members", post_member, "Add a member", body=MemberInput),
-    Route("GET", "/api/members/{id}", get_member, "One member", private=True),
-    Route("PATCH", "/api/members/{id}", patch_member, "Edit a member", body=MemberPatch),
+    Route(method="GET", path="/api/members", handler=list_members, summary="Members of this space", private=True),
+    Route(method="POST", path="/api/members", handler=post_member, summary="Add a member", body=MemberInput, status=201,
+          creates=True,
+          example={"name": "山田 花子", "share_name": True, "skills": ["design", "ウェブ制作"]}),
+    Route(method="GET", path="/api/members/{id:[A-Za-z0-9._:-]+}", handler=get_member, summary="One member", private=True),
+    Route(method="PATCH", path="/api/members/{id:[A-Za-z0-9._:-]+}", handler=patch_member, summary="Edit a member", body=MemberPatch,
+          example={"skills": ["design", "translation"]}),
 )

@@ -29,6 +29,8 @@ async def list_notes(node: Context, request: web.Request) -> web.Response:
 
 
 ROUTES: Final = (
-    Route("POST", "/api/notes", post_note, "Send a sealed note to another space", private=True, body=NoteInput),
-    Route("GET", "/api/notes", list_notes, "Notes sent and received", private=True),
+    Route(method="POST", path="/api/notes", handler=post_note, summary="Send a sealed note to another space (404: not in the directory)",
+          private=True, body=NoteInput, status=201, errors=(404,),
+          example={"to": "sapporo", "subject": "来月のJelly", "text": "同時開催しませんか?"}),
+    Route(method="GET", path="/api/notes", handler=list_notes, summary="Notes sent and received", private=True),
 )

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-from node.errors import BadInput, NotFound
+from node.errors import BadInput, Invalid, NotFound
 from node.federation import outbox
 from node.federation.directory import box_key_of
 from node.federation.identity import Identity
@@ -25,7 +25,7 @@ KIND: Final = "note"
 def compose(me: str, inp: NoteInput, record_id: str) -> Note:
     """The domain rule: a note to another space, version 1."""
     if inp.to == me:
-        raise BadInput("a note goes to another space, not to this one", field="to")
+        raise Invalid("a note goes to another space, not to this one", field="to")
     return Note(author=me, to=inp.to, record_id=record_id, version=1, subject=inp.subject, text=inp.text)
 
 

@@ -1,9 +1,12 @@
-"""The HTTP edge: the routes the node is given, errors mapped once, reads from SQLite.
+"""The HTTP edge: the routes the node is given, what HTTP itself asks of them, errors once.
 
-Every route is declared once (a `Route`, by the kernel or by a feature) with its input
-type and whether it needs the operator token; the OpenAPI document is generated from the
-same table. Public federation data may be read without the token; writes and private
-data need it (DESIGN §7).
+Every route is declared once (a `Route`, by the kernel or by a feature); the OpenAPI
+document is generated from the same table, and the edge enforces what it declares before
+the handler runs: the operator token (401 with `WWW-Authenticate`), a JSON body (415),
+and after it: an ETag on public reads, 304 when the client holds that representation,
+`Cache-Control`. Every error is `{"error": {code, message, field?}}`, 404/405/413/415
+included, and a 405 says what is allowed. No CORS headers: the API is for the operator's
+own pages and scripts (DESIGN §7).
 """
 
 from __future__ import annotations
@@ -15,19 +18,27 @@ from typing import Any, Final
 from aiohttp import web
 
 from node.context import Context
-from node.errors import HitodeError
+from node.errors import HitodeError, UnsupportedMediaType
+from node.web.conditional import not_modified
 from node.web.openapi import document
 from node.web.payload import authorize, json_response
-from node.web.route import Route
+from node.web.route import JSON, Route
 
 __all__ = ["make_app", "OPENAPI"]
 
 log = logging.getLogger(__name__)
 OPENAPI: Final = web.AppKey("openapi", dict[str, Any])  # generated once, from the routes served
+_CODES: Final = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                 415: "unsupported_media_type"}
+_KEEP: Final = ("Allow",)
 
 
-def _error(e: HitodeError) -> web.Response:
-    return json_response({"error": e.to_dict()}, status=e.status)
+def _error(status: int, body: dict[str, str], headers: dict[str, str] | None = None) -> web.Response:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="hitode"'
+    headers.setdefault("Cache-Control", "no-store")
+    return json_response({"error": body}, status=status, headers=headers)
 
 
 @web.middleware
@@ -37,15 +48,17 @@ async def errors(
     try:
         return await handler(request)
     except HitodeError as e:
-        return _error(e)
+        return _error(e.status, e.to_dict())
     except web.HTTPException as e:
         if e.status >= 400:
-            code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(e.status, "http_error")
-            return json_response({"error": {"code": code, "message": e.reason}}, status=e.status)
+            code = _CODES.get(e.status, "http_error")
+            message = e.reason if e.status != 405 else f"{request.method} is not allowed here; allowed: {e.headers.get('Allow', '')}"
+            return _error(e.status, {"code": code, "message": message},
+                          {k: e.headers[k] for k in _KEEP if k in e.headers})
         raise
     except Exception:
         log.exception("http: %s %s failed", request.method, request.path)
-        return json_response({"error": {"code": "internal", "message": "the node failed on this request; see its log"}}, status=500)
+        return _error(500, {"code": "internal", "message": "the node failed on this request; see its log"})
 
 
 def make_app(ctx: Context, routes: Sequence[Route]) -> web.Application:
@@ -58,8 +71,15 @@ def make_app(ctx: Context, routes: Sequence[Route]) -> web.Application:
 
 def _bind(ctx: Context, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        if route.private or route.method != "GET":
+        if route.needs_token:
             authorize(ctx.token, request)
-        return await route.handler(ctx, request)
+        if route.body is not None and request.content_type != JSON:
+            raise UnsupportedMediaType(f"send the body as {JSON}, not {request.content_type or 'nothing'}")
+        response = await route.handler(ctx, request)
+        if route.private or route.needs_token:
+            response.headers.setdefault("Cache-Control", "no-store")
+        elif route.cacheable and isinstance(response, web.Response) and response.status == 200:
+            return not_modified(request, response)
+        return response
 
     return handle

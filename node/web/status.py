@@ -11,7 +11,7 @@ from node.context import Context
 from node.federation import records
 from node.web.app import OPENAPI
 from node.web.payload import json_response, token_ok
-from node.web.route import Route
+from node.web.route import TEXT, Route
 from schemas.envelope import PUB
 
 __all__ = ["ROUTES"]
@@ -61,10 +61,10 @@ async def alerts(node: Context, request: web.Request) -> web.Response:
 
 
 ROUTES: Final = (
-    Route("GET", "/healthz", healthz, "Space id, bus state, outbox backlog, replica lag"),
-    Route("GET", "/metrics", metrics, "Prometheus metrics"),
-    Route("GET", "/openapi.json", openapi, "This document"),
-    Route("GET", "/api/federation", federation, "High-water seq per author and pub channel, and a digest; dm chains with the token"),
-    Route("GET", "/api/quarantine", quarantine, "Records refused from the bus, with reasons", private=True),
-    Route("GET", "/api/alerts", alerts, "Alerts for the operator (equivocation, pin conflicts)", private=True),
+    Route(method="GET", path="/healthz", handler=healthz, summary="Space id, bus state, outbox backlog, replica lag"),
+    Route(method="GET", path="/metrics", handler=metrics, summary="Prometheus metrics", produces=TEXT),
+    Route(method="GET", path="/openapi.json", handler=openapi, summary="This document"),
+    Route(method="GET", path="/api/federation", handler=federation, summary="High-water seq per author and pub channel, and a digest; dm chains with the token"),
+    Route(method="GET", path="/api/quarantine", handler=quarantine, summary="Records refused from the bus, with reasons", private=True),
+    Route(method="GET", path="/api/alerts", handler=alerts, summary="Alerts for the operator (equivocation, pin conflicts)", private=True),
 )

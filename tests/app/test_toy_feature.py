@@ -91,8 +91,8 @@ class Poller:
 TOY = Feature(
     name="toy_kudos",
     kinds=(Kind(name="kudos", body=Kudos, check=check, on_apply=received),),
-    routes=(Route("POST", "/api/kudos", send, "Thank a space", body=KudosInput),
-            Route("GET", "/api/kudos", listing, "Kudos this space received")),
+    routes=(Route(method="POST", path="/api/kudos", handler=send, summary="Thank a space", body=KudosInput),
+            Route(method="GET", path="/api/kudos", handler=listing, summary="Kudos this space received")),
     migrations=("CREATE TABLE toy_kudos (record_id TEXT PRIMARY KEY, sender TEXT NOT NULL, text TEXT NOT NULL);",),
     parts=(lambda ctx: Poller(),),
 )
