@@ -10,14 +10,13 @@ until the signature holds: msgspec's delayed decoding, two stages.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Annotated, Final
 
 import msgspec
 
-from schemas.time import DateTime
 from schemas.ids import Kind, RecordId, SpaceId
+from schemas.time import DateTime
 
 __all__ = [
     "Sealed",

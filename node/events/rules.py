@@ -15,15 +15,15 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from node.errors import BadInput, Invalid, Conflict, NotFound
+from node.errors import BadInput, Conflict, Invalid, NotFound
 from node.federation import outbox, records
 from node.federation.identity import Identity
 from node.federation.intake import Rejection
 from node.store import Store, Tx
 from schemas.envelope import Header
+from schemas.event import Event, EventInput, EventPatch
 from schemas.ids import SpaceId
 from schemas.time import DateTime
-from schemas.event import Event, EventInput, EventPatch
 
 __all__ = ["KIND", "check_record", "MIGRATIONS", "zone", "zone_or_utc", "check_times", "create", "patch", "cancel", "save", "find", "listing", "view", "Filters"]
 

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
-from node.errors import BadInput, Invalid, NotFound
+from node.errors import Invalid, NotFound
 from node.federation import outbox
 from node.federation.directory import box_key_of
 from node.federation.identity import Identity

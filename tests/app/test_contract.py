@@ -21,7 +21,7 @@ def test_openapi_lists_every_route_with_its_body() -> None:
     doc = openapi(ROUTES)
     assert doc["openapi"].startswith("3.1")
     for r in ROUTES:
-        op = doc["paths"][r.path][r.method.lower()]
+        op = doc["paths"][r.template][r.method.lower()]
         if r.body is not None:
             ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"]
