@@ -104,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"hitode: error: {e.message}", file=sys.stderr)
         return 2
+    except opscli.NeedsLook as e:
+        print(e.message)
+        return 1
     except HitodeError as e:
         print(f"hitode: error: {e.message}", file=sys.stderr)
         return 1

@@ -8,13 +8,14 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from node.errors import ConfigError
-from node.ops import pki
+from node.app.join import invite, join
+from node.errors import ConfigError, HitodeError
+from node.ops import backup, pki, status
 from node.ops.configure import configure, parse_member
 from node.ops.spec import TLS_DIR, load_spec
 from node.ops.stream import ensure_stream
 
-__all__ = ["add_commands", "COMMANDS", "run"]
+__all__ = ["add_commands", "COMMANDS", "run", "NeedsLook"]
 
 COMMANDS = ("nats-config", "nats-stream", "ca", "invite", "join", "status", "backup", "restore")
 
@@ -44,6 +45,35 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     cs.add_argument("--dir", type=Path, required=True, help="the space's data dir: writes <dir>/tls")
     cs.add_argument("--host", action="append", required=True, help="an address the server is reached at")
     cs.add_argument("--days", type=int, default=pki.SERVER_DAYS)
+    i = sub.add_parser("invite", help="an invitation for a new space to join as a leaf of this hub (works once)")
+    i.add_argument("--dir", type=Path, required=True)
+    i.add_argument("--expires", default="24h", help="how long it is valid: 90s, 30m, 24h, 7d (default 24h)")
+    j = sub.add_parser("join", help="join the federation with an invitation; creates the data dir if new")
+    j.add_argument("invitation", help="the line `hitode invite` printed")
+    j.add_argument("--dir", type=Path, required=True)
+    j.add_argument("--space", help="space id, for a new data dir")
+    j.add_argument("--name", help="display name, for a new data dir")
+    j.add_argument("--address", help="this server's address, named in its certificate")
+    j.add_argument("--http-host", default="127.0.0.1")
+    j.add_argument("--http-port", type=int, default=8700)
+    j.add_argument("--client-address", default="127.0.0.1")
+    j.add_argument("--monitor-address", default="127.0.0.1")
+    st = sub.add_parser("status", help="this node's view in plain words (exit 1 if something needs a look)")
+    st.add_argument("--dir", type=Path, required=True)
+    b = sub.add_parser("backup", help="one file: database (online), keys, config, certificates")
+    b.add_argument("--dir", type=Path, required=True)
+    b.add_argument("--out", type=Path, required=True)
+    r = sub.add_parser("restore", help="a backup into an empty data dir; the node then catches up from peers")
+    r.add_argument("backup", type=Path)
+    r.add_argument("--dir", type=Path, required=True)
+
+
+def _seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    num, unit = text[:-1], text[-1:]
+    if unit not in units or not num.isdigit() or int(num) == 0:
+        raise ConfigError(f"--expires {text!r}: write a number and a unit, e.g. 30m, 24h or 7d")
+    return int(num) * units[unit]
 
 
 def run(args: argparse.Namespace) -> str:
@@ -75,7 +105,32 @@ def run(args: argparse.Namespace) -> str:
         pki.issue(args.ca, args.dir / TLS_DIR, name=name, hosts=args.host, days=args.days)
         until = pki.expiry(args.dir / TLS_DIR / "server.crt")
         return f"issued {args.dir / TLS_DIR / 'server.crt'} for {name} at {', '.join(args.host)}, valid until {until:%Y-%m-%d}"
+    if args.command == "invite":
+        line, expires = invite(args.dir, _seconds(args.expires))
+        return f"invitation (works once, until {expires}); give the new space's operator this line:\n{line}"
+    if args.command == "join":
+        spec = join(args.invitation, args.dir, space=args.space, name=args.name, address=args.address,
+                    http_host=args.http_host, http_port=args.http_port, client_address=args.client_address,
+                    monitor_address=args.monitor_address)
+        return (f"{spec.space} joined as a leaf of the hub at {', '.join(spec.hub)}; start its server with "
+                f"`nats-server -c {args.dir / 'nats-server.conf'}`, then `hitode run --dir {args.dir}`")
+    if args.command == "status":
+        lines, fine = status.status(args.dir)
+        if not fine:
+            raise NeedsLook("\n".join(lines))
+        return "\n".join(lines)
+    if args.command == "backup":
+        names = backup.backup(args.dir, args.out)
+        return f"wrote {args.out} ({len(names)} files, mode 0600): keep it somewhere else than this machine"
+    if args.command == "restore":
+        backup.restore(args.backup, args.dir)
+        return (f"restored {args.dir}; start its nats-server and `hitode run --dir {args.dir}`: the node catches up "
+                "from its peers")
     raise ConfigError(f"unknown command {args.command}")
+
+
+class NeedsLook(HitodeError):
+    """`hitode status` found something to look at: the lines are printed, exit code 1."""
 
 
 

@@ -136,6 +136,9 @@ class Applier:
                 await self._bus.jsm.delete_consumer(STREAM, name)
                 raise nats.js.errors.NotFoundError
         except nats.js.errors.NotFoundError:
+            # As many replicas as the stream: an R1 consumer lives on one server, and a
+            # space whose server is cut off would take other spaces' consumers with it.
+            stream = await self._bus.jsm.stream_info(STREAM)
             start = (
                 {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": pos + 1}
                 if pos
@@ -151,7 +154,7 @@ class Applier:
                     ack_wait=30,
                     max_ack_pending=512,  # two batches of 256: one applied, one on its way
                     inactive_threshold=14 * DAY,
-                    num_replicas=1,
+                    num_replicas=stream.config.num_replicas or 1,
                     **start,
                 ),
             )

@@ -1,9 +1,11 @@
 """Hosts for tests: network namespaces on one bridge, each with its own address (root only).
 
 `Lan` owns the bridge and the namespaces it makes, and removes them on exit, whatever
-happened. A `Host` is one namespace joined to the bridge by a veth pair: `cut()` takes its
-link down (the host keeps its address and its loopback, as a machine whose uplink failed),
-`mend()` brings it back. Commands run inside with `ip netns exec`.
+happened. A `Host` is one namespace joined to the bridge by a veth pair (its uplink, `address`),
+and to this process by a second pair (the operator's local network, `local`): `cut()`
+takes its uplink down, as when a space's internet line fails, while its operator still
+reaches its node; `mend()` brings the uplink back. Commands run inside with
+`ip netns exec`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,15 @@ class Host:
         self.address = f"{lan.prefix}.{index}"
         self._outer = f"{lan.tag}o{index}"  # the bridge's end of the veth pair
         inner = f"{lan.tag}i{index}"
+        local_net = f"{lan.local_prefix}.{index}"
+        self.local = f"{local_net}.1"
         _ip("netns", "add", self.ns)
+        _ip("link", "add", f"{lan.tag}l{index}", "type", "veth", "peer", "name", f"{lan.tag}m{index}")
+        _ip("link", "set", f"{lan.tag}m{index}", "netns", self.ns)
+        _ip("addr", "add", f"{local_net}.254/24", "dev", f"{lan.tag}l{index}")
+        _ip("link", "set", f"{lan.tag}l{index}", "up")
+        self.sh("ip", "addr", "add", f"{self.local}/24", "dev", f"{lan.tag}m{index}")
+        self.sh("ip", "link", "set", f"{lan.tag}m{index}", "up")
         _ip("link", "add", self._outer, "type", "veth", "peer", "name", inner)
         _ip("link", "set", inner, "netns", self.ns)
         _ip("link", "set", self._outer, "master", lan.bridge, "up")
@@ -72,6 +82,7 @@ class Lan:
     def __init__(self, names: Sequence[str]) -> None:
         self.tag = "hx" + secrets.token_hex(2)  # interface names stay under 16 characters
         self.prefix = f"10.{secrets.randbelow(200) + 20}.{secrets.randbelow(250) + 1}"
+        self.local_prefix = f"172.{secrets.randbelow(16) + 16}"  # 172.x.<host>.0/24: the operators' links
         self.bridge = f"{self.tag}br"
         self._names = list(names)
         self.hosts: dict[str, Host] = {}
