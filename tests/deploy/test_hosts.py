@@ -148,3 +148,91 @@ async def test_records_propagate_and_a_host_cut_off_keeps_serving_then_all_conve
     await eventually(lambda: _hours(others[0], cut, "cut off but open"), timeout=60, interval=0.3)
     await eventually(lambda: _hours(alone, others[0].id, "while one is away"), timeout=60, interval=0.3)
     await converged(list(fed.spaces.values()), timeout=60)
+
+
+async def _refused(url: str, **auth: Any) -> str:
+    """The server's answer to a connection attempt: its refusal, or "accepted"."""
+    try:
+        nc = await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3, **auth)
+    except Exception as e:  # noqa: BLE001 - whatever the client makes of the refusal
+        return str(e) or type(e).__name__
+    await nc.close()
+    return "accepted"
+
+
+def _tls_refused(host: str, port: int, cert_dir: Path | None) -> str:
+    """Dial a route or leaf port as another server would, with `cert_dir`'s certificate
+    (or none), and see whether the server takes us: "accepted", or its refusal."""
+    import socket
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # we test the server's check, not ours
+    if cert_dir is not None:
+        ctx.load_cert_chain(cert_dir / "server.crt", cert_dir / "server.key")
+    with socket.create_connection((host, port), timeout=5) as raw:
+        raw.settimeout(1)
+        with contextlib.suppress(TimeoutError):
+            raw.recv(4096)  # a leaf port says INFO in the clear first; a route port starts with TLS
+        raw.settimeout(5)
+        try:
+            with ctx.wrap_socket(raw) as tls:
+                tls.settimeout(3)
+                # TLS 1.3: the server's verdict on our certificate comes with its first record
+                return "accepted" if tls.recv(4096) else "closed"
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as e:
+            return f"refused: {e}"
+        except TimeoutError:
+            return "accepted"  # waiting for our CONNECT: it took the certificate
+
+
+async def test_servers_refuse_strangers_other_spaces_subjects_and_servers_without_the_cas_certificate(
+    fed: Federation, tmp_path: Path
+) -> None:
+    """From another namespace: a client without credentials is refused by every server;
+    kobe's user may not publish sapporo's records nor delete stream HITODE; a route or
+    leaf connection without a certificate of the federation's CA is refused."""
+    for name in HUB:
+        answer = await _refused(f"nats://{fed.lan[name].address}:4222")
+        assert "authorization" in answer.lower(), (name, answer)
+
+    kobe_cfg = load_config(fed.base / "kobe").nats
+    errors: list[str] = []
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e))
+
+    nc = await nats.connect(f"nats://{fed.lan['kobe'].address}:4222", user=kobe_cfg.user,
+                            password=kobe_cfg.password, error_cb=on_error, allow_reconnect=False)
+    try:
+        js = nc.jetstream(domain="hub", timeout=2)
+        with pytest.raises(Exception):
+            await js.publish("hitode.pub.space.sapporo", b"forged")
+        with pytest.raises(Exception):
+            await nc.jsm(prefix="$JS.hub.API", timeout=2).delete_stream("HITODE")
+        await eventually(lambda: any("permissions violation" in e.lower() and "sapporo" in e.lower() for e in errors))
+        await eventually(lambda: any("permissions violation" in e.lower() and "stream.delete.hitode" in e.lower() for e in errors))
+    finally:
+        await nc.close()
+    url, password = fed.admin_url("kobe")
+    admin = await nats.connect(url, user=ADMIN, password=password, allow_reconnect=False)
+    try:
+        info = await admin.jsm(prefix="$JS.hub.API").stream_info("HITODE")
+        assert info.state.messages > 0
+        # sapporo's own profile is the last record on its subject, not kobe's forgery
+        last = await admin.jsm(prefix="$JS.hub.API").get_last_msg("HITODE", "hitode.pub.space.sapporo")
+        assert last.data != b"forged"
+    finally:
+        await admin.close()
+
+    stranger_ca = tmp_path / "stranger-ca"
+    pki.init_ca(stranger_ca)
+    pki.issue(stranger_ca, tmp_path / "stranger", name="stranger", hosts=[fed.lan.gateway])
+    ports = [(n, 6222) for n in HUB] + [("kobe", 7422)]
+    for name, port in ports:
+        for certs in (None, tmp_path / "stranger"):
+            answer = await asyncio.to_thread(_tls_refused, fed.lan[name].address, port, certs)
+            assert "certificate required" in answer or "unknown ca" in answer, (name, port, certs, answer)
+    # and a server with the CA's certificate is taken: the check above would see it
+    for name, port in ports:
+        answer = await asyncio.to_thread(_tls_refused, fed.lan[name].address, port, fed.base / "hakodate" / "tls")
+        assert answer == "accepted", (name, port, answer)
