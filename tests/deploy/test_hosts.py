@@ -236,3 +236,72 @@ async def test_servers_refuse_strangers_other_spaces_subjects_and_servers_withou
     for name, port in ports:
         answer = await asyncio.to_thread(_tls_refused, fed.lan[name].address, port, fed.base / "hakodate" / "tls")
         assert answer == "accepted", (name, port, answer)
+
+
+async def test_a_fourth_space_joins_by_invitation_as_a_leaf_and_the_invitation_works_once(
+    fed: Federation, tmp_path: Path
+) -> None:
+    """Kobe's operator runs `hitode invite`; osaka's runs `hitode join <line>` on its own
+    host and starts what it wrote: its own server, a leaf of the hub over TLS, and its node,
+    which federates with the three with no hand-editing. The same line used again, or an
+    expired one, is refused with a message saying so."""
+    kobe, osaka_host = fed.lan["kobe"], fed.lan["osaka"]
+    out = hitode(kobe, "invite", "--dir", fed.base / "kobe", "--expires", "1h").stdout
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("hitode-invite:"), out
+    osaka_dir = fed.base / "osaka"
+    hitode(osaka_host, "join", line, "--dir", osaka_dir, "--space", "osaka", "--name", "Osaka Coworking",
+           "--address", osaka_host.address, "--http-host", osaka_host.local, "--http-port", "0",
+           "--monitor-address", "0.0.0.0")
+    assert load_config(osaka_dir).pins[0].space == "kobe"
+    await fed.start_server("osaka")
+    await fed.healthy("osaka")
+    osaka = fed.spaces["osaka"] = _space(fed.base, fed.lan, "osaka")
+    await osaka.start()
+    await osaka.put("/api/space", {"hours": "10-22"})
+    await eventually(lambda: _hours(fed.spaces["sapporo"], "osaka", "10-22"), timeout=30)
+    await fed.spaces["hakodate"].put("/api/space", {"hours": "8-20"})
+    await eventually(lambda: _hours(osaka, "hakodate", "8-20"), timeout=30)
+    await converged(list(fed.spaces.values()), timeout=30)
+
+    again = hitode(None, "join", line, "--dir", tmp_path / "mallory", "--space", "mallory", "--name", "M",
+                   ok=False)
+    assert again.returncode == 1 and "already used (by osaka" in again.stderr, again.stderr
+
+    out = hitode(kobe, "invite", "--dir", fed.base / "kobe", "--expires", "1s").stdout
+    short = out.strip().splitlines()[-1]
+    deadline = time.time() + 1.5
+    await eventually(lambda: time.time() > deadline, timeout=5)  # the invitation's clock, not a race
+    late = hitode(None, "join", short, "--dir", tmp_path / "late", "--space", "late", "--name", "L", ok=False)
+    assert late.returncode == 1 and "expired at" in late.stderr and "ask kobe's operator" in late.stderr, late.stderr
+    assert not (tmp_path / "late").exists()
+
+    bad = hitode(None, "join", line[:-10], "--dir", tmp_path / "bad", ok=False)
+    assert bad.returncode == 2 and "damaged" in bad.stderr, bad.stderr
+
+
+async def test_a_space_restored_from_its_backup_catches_up_and_ends_equal(fed: Federation, tmp_path: Path) -> None:
+    """`hitode backup` while sapporo runs; the others write on; sapporo's host is wiped
+    (node, server and data); `hitode restore` into a new data dir and a start: sapporo
+    catches up from its peers and ends with the same digest."""
+    sapporo = fed.spaces["sapporo"]
+    archive = tmp_path / "sapporo.hitode"
+    hitode(fed.lan["sapporo"], "backup", "--dir", sapporo.dir, "--out", archive)
+    assert archive.stat().st_mode & 0o777 == 0o600
+    await fed.spaces["kobe"].put("/api/space", {"hours": "written after the backup"})
+    await eventually(lambda: _hours(sapporo, "kobe", "written after the backup"), timeout=20)
+
+    await sapporo.close()
+    await fed.servers["sapporo"].stop()
+    shutil.rmtree(sapporo.dir)
+    hitode(fed.lan["sapporo"], "restore", archive, "--dir", sapporo.dir)
+    assert (sapporo.dir / "signing.key").stat().st_mode & 0o777 == 0o600
+    await fed.start_server("sapporo")
+    await fed.healthy("sapporo", timeout=60)
+    restored = fed.spaces["sapporo"] = _space(fed.base, fed.lan, "sapporo")
+    await restored.start()
+    await eventually(lambda: _hours(restored, "kobe", "written after the backup"), timeout=60, interval=0.3)
+    await converged(list(fed.spaces.values()), timeout=60)
+
+    status = hitode(fed.lan["sapporo"], "status", "--dir", sapporo.dir)
+    assert "bus: connected" in status.stdout and "server certificate: valid until" in status.stdout, status.stdout
