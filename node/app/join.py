@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -33,13 +34,16 @@ class JoinRefused(HitodeError):
     status = 409
 
 
-def _post(url: str, body: dict[str, Any], token: str | None = None, timeout: float = 30) -> Any:
+def _post(url: str, body: dict[str, Any], token: str | None = None, timeout: float = 30,
+          ca: str | None = None) -> Any:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    # the join desk's certificate must be one of the invitation's CA (check_hostname on)
+    context = ssl.create_default_context(cadata=ca) if ca is not None else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as e:
         try:
@@ -70,6 +74,8 @@ def join(line: str, data_dir: Path, *, space: str | None, name: str | None, addr
          http_host: str = "127.0.0.1", http_port: int = 8700, client_address: str = "127.0.0.1",
          monitor_address: str = "127.0.0.1") -> ServerSpec:
     inv = decode(line)
+    if not inv.join.startswith("https://"):
+        raise ConfigError("the invitation's join address is not HTTPS; ask for a new invitation")
     if inv.expired():
         raise Expired(f"this invitation expired at {inv.expires_text}: ask {inv.inviter}'s operator for a new one")
     if (data_dir / SPEC_FILE).exists():
@@ -82,7 +88,7 @@ def join(line: str, data_dir: Path, *, space: str | None, name: str | None, addr
     key_pem, csr = pki.make_csr(config.space.id, [address] if address else [])
     redeem = Redeem(id=inv.id, secret=inv.secret, space=config.space.id, csr=csr.decode())
     try:
-        got = msgspec.convert(_post(inv.join, msgspec.to_builtins(redeem)), Admission)
+        got = msgspec.convert(_post(inv.join, msgspec.to_builtins(redeem), ca=inv.ca), Admission)
     except JoinRefused as e:
         raise JoinRefused(f"{inv.inviter} refused the invitation: {e.message}") from None
     except msgspec.ValidationError as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Final
@@ -24,7 +25,7 @@ from node.context import Context
 from node.errors import BadInput, Conflict, Forbidden, HitodeError, NotFound
 from node.ops import admit
 from node.ops.invitation import Admission, Expired, Redeem, encode, make, secret_hash
-from node.ops.spec import CA_DIR, SPEC_FILE, load_spec, split_address
+from node.ops.spec import CA_DIR, SPEC_FILE, TLS_DIR, load_spec, split_address
 from node.store import Tx
 from node.web.app import errors
 from node.web.payload import decode_body, json_response
@@ -53,7 +54,7 @@ async def post_invitation(node: Context, request: web.Request) -> web.Response:
     if not ca.exists() or not (node.data_dir / CA_DIR / "ca.key").exists():
         raise Conflict(f"this space keeps no CA ({node.data_dir / CA_DIR}): invite from the space that does")
     host, port = split_address(spec.join_address, 7480)
-    inv = make(node.ident, join=f"http://{host}:{port}/join", ttl=inp.expires_in,
+    inv = make(node.ident, join=f"https://{host}:{port}/join", ttl=inp.expires_in,
                hub=[f"{spec.address}:{spec.leaf_port}"], ca=ca.read_text())
 
     def unit(tx: Tx) -> None:
@@ -120,15 +121,19 @@ async def join_desk(node: Context) -> AsyncIterator[object]:
         return
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
     app.router.add_post("/join", lambda request: _redeem(node, request))
+    # Over TLS with the hub server's certificate: the joining space checks it against the
+    # CA in its invitation, so the secret and the password in the answer travel sealed.
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(node.data_dir / TLS_DIR / "server.crt", node.data_dir / TLS_DIR / "server.key")
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     try:
         host, port = split_address(spec.join_address, 7480)
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, ssl_context=tls).start()
         except OSError as e:
             raise HitodeError(f"cannot listen on {spec.join_address} (join_address in server.toml): {e}") from None
-        log.info("ops: join desk on http://%s:%d/join", host, port)
+        log.info("ops: join desk on https://%s:%d/join", host, port)
         yield runner
     finally:
         await runner.cleanup()
