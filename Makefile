@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: demo test bench typecheck lock clean
+.PHONY: demo test bench typecheck lock clean examples
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,11 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: $(STAMP)
 	$(BIN)/hitode demo
 
+# The multi-host tests make network namespaces (root, `ip` from Debian's iproute2):
+# as root, install iproute2 when it is missing; without root they are skipped.
 test: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && ! command -v ip >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; fi
 	$(BIN)/python -m pytest -q
 
 typecheck: $(STAMP)
@@ -26,6 +30,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/propagation.py
+
+# deploy/*/nats-server.conf are written by the generator (a test checks they are current)
+examples: $(STAMP)
+	$(BIN)/python -m node.ops.examples
 
 # The build backend is locked too: the project installs with --no-build-isolation.
 lock: $(STAMP)

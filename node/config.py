@@ -57,6 +57,10 @@ class NatsSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     urls: list[str] = []
     domain: str = ""
     stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    # Replicas of this node's two consumers: 1 (DESIGN §4: a tenth of an R3's cost), or 0
+    # for as many as the stream, where servers are shared and one may be cut off while the
+    # others serve (`hitode nats-config` sets 0 for a hub).
+    consumer_replicas: Annotated[int, msgspec.Meta(ge=0, le=5)] = 1
     user: str = ""
     password: str = ""
     creds: str = ""

@@ -34,11 +34,14 @@ class HttpError(Exception):
 
 
 class Space:
-    def __init__(self, data_dir: Path, space: str, nats_url: str, *, replicas: int = 1) -> None:
+    def __init__(self, data_dir: Path, space: str, nats_url: str, *, replicas: int = 1,
+                 http_host: str = "127.0.0.1", prefix: Sequence[str] = ()) -> None:
         self.dir = data_dir
         self.id = space
-        init_space(data_dir, space=space, name=f"{space.title()} Coworking", http_port=0,
-                   nats_urls=[nats_url], stream_replicas=replicas)
+        self.prefix = tuple(prefix)  # e.g. `ip netns exec <ns>`: run the node on another host
+        if not (data_dir / "config.toml").exists():  # else a restored data dir
+            init_space(data_dir, space=space, name=f"{space.title()} Coworking", http_port=0,
+                       nats_urls=[nats_url], stream_replicas=replicas, http_host=http_host)
         # A faster heartbeat than production, so presence and its gap hints show quickly.
         cfg = data_dir / "config.toml"
         cfg.write_text(cfg.read_text().replace("presence_interval = 5.0", "presence_interval = 1.0"))
@@ -52,7 +55,7 @@ class Space:
         log = open(self.dir / "node.log", "ab")  # noqa: SIM115 - the child owns it
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "node", "run", "--dir", str(self.dir),
+                *self.prefix, sys.executable, "-m", "node", "run", "--dir", str(self.dir),
                 stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL,
             )
         finally:

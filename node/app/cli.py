@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node.app.demo import run_demo
+from node.app import opscli
 from node.app.node import DB_FILE, RUN_FILE, Node
 from node.app.setup import init_space
 from node.app.signals import run_until_signal
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--name-ja", default="", help="Japanese name")
     i.add_argument("--city", default="")
     i.add_argument("--http-port", type=int, default=8700)
+    i.add_argument("--http-host", default="127.0.0.1", help="HTTP listener (default loopback only)")
     i.add_argument("--nats-url", action="append", default=[], help="existing NATS server (repeatable); none: embedded")
     i.add_argument("--stream-replicas", type=int, default=1)
     r = sub.add_parser("run", help="run the node of a data dir")
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="three spaces on this machine, in one NATS cluster")
     d.add_argument("--dir", type=Path, default=Path(".hitode-demo"))
     d.add_argument("--base-port", type=int, default=8701)
+    opscli.add_commands(sub)
     return p
 
 
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             init_space(
                 args.dir, space=args.space, name=args.name, name_ja=args.name_ja, city=args.city,
-                http_port=args.http_port, nats_urls=args.nats_url, stream_replicas=args.stream_replicas,
+                http_port=args.http_port, http_host=args.http_host, nats_urls=args.nats_url, stream_replicas=args.stream_replicas,
             )
             print(f"hitode: initialised {args.space} in {args.dir}; start it with: hitode run --dir {args.dir}")
         elif args.command == "run":
@@ -96,9 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("hitode: new keys are in place; start the node and its peers will follow the rotation")
         elif args.command == "demo":
             asyncio.run(run_demo(args.dir, args.base_port))
+        elif args.command in opscli.COMMANDS:
+            print(f"hitode: {opscli.run(args)}")
     except ConfigError as e:
         print(f"hitode: error: {e.message}", file=sys.stderr)
         return 2
+    except opscli.NeedsLook as e:
+        print(e.message)
+        return 1
     except HitodeError as e:
         print(f"hitode: error: {e.message}", file=sys.stderr)
         return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from node import events, members, notes, spaces
+from node import events, members, notes, ops, spaces
 from node.feature import Feature
 from node.federation.directory import SPACE
 from node.federation.kinds import Kinds
@@ -18,6 +18,7 @@ DEFAULT: Final[tuple[Feature, ...]] = (
     members.FEATURE,
     events.FEATURE,
     notes.FEATURE,
+    ops.FEATURE,
 )
 
 

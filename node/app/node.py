@@ -126,7 +126,7 @@ class Node:
                 BusSettings(
                     urls=self.nats_urls, name=f"hitode-{self.space}", domain=cfg.nats.domain,
                     user=cfg.nats.user, password=cfg.nats.password, creds=cfg.nats.creds,
-                    stream_replicas=cfg.nats.stream_replicas,
+                    stream_replicas=cfg.nats.stream_replicas, consumer_replicas=cfg.nats.consumer_replicas,
                 ),
                 self.metrics,
             )

@@ -24,6 +24,7 @@ def init_space(
     space: str,
     name: str,
     http_port: int = 8700,
+    http_host: str = "127.0.0.1",
     nats_urls: Sequence[str] = (),
     stream_replicas: int = 1,
     name_ja: str = "",
@@ -36,7 +37,7 @@ def init_space(
         config = msgspec.convert(
             {
                 "space": {"id": space, "name": name, "name_ja": name_ja, "city": city},
-                "http": {"port": http_port},
+                "http": {"host": http_host, "port": http_port},
                 "nats": {"urls": list(nats_urls), "stream_replicas": stream_replicas},
             },
             Config,

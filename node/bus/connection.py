@@ -42,6 +42,7 @@ class BusSettings(msgspec.Struct, frozen=True, kw_only=True):
     password: str = ""
     creds: str = ""
     stream_replicas: int = 1
+    consumer_replicas: int = 1  # 0: as many as the stream
 
 
 def stream_config(replicas: int) -> StreamConfig:

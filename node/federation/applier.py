@@ -140,6 +140,11 @@ class Applier:
                 await self._bus.jsm.delete_consumer(STREAM, name)
                 raise nats.js.errors.NotFoundError
         except nats.js.errors.NotFoundError:
+            # An R1 consumer lives on one server: where servers are shared (a hub) and one
+            # may be cut off, `consumer_replicas = 0` gives it as many as the stream.
+            replicas = self._bus.settings.consumer_replicas
+            if not replicas:
+                replicas = (await self._bus.jsm.stream_info(STREAM)).config.num_replicas or 1
             start = (
                 {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": pos + 1}
                 if pos
@@ -155,7 +160,7 @@ class Applier:
                     ack_wait=30,
                     max_ack_pending=512,  # two batches of 256: one applied, one on its way
                     inactive_threshold=14 * DAY,
-                    num_replicas=1,
+                    num_replicas=replicas,
                     **start,
                 ),
             )

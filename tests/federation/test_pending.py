@@ -64,6 +64,8 @@ class Bench:
 @pytest_asyncio.fixture
 async def bench(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[Bench]:
     async with spaces_for(tmp_path, ["sapporo"], lambda n: nats_server.client_url) as (sapporo,):
+        # sapporo's own profile back from the bus: stream HITODE exists and its consumers run
+        await eventually(lambda: sapporo.space_version("sapporo"))
         nc = await nats.connect(nats_server.client_url)
         try:
             yield Bench(sapporo, nc, nc.jetstream())

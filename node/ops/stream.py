@@ -1,0 +1,61 @@
+"""Stream HITODE as the operator's admin user makes it: `hitode nats-stream`, and each
+admission of a leaf space (the space's subjects join the stream in the same step that
+creates its user, DESIGN §8).
+
+A node makes the stream itself on a single server or a plain cluster (its user may); a
+hub's stream lists each member space's subjects, which only the admin may change. The
+subjects are only ever added: another hub server's operator may have admitted spaces this
+server's spec does not know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nats
+import nats.errors
+import nats.js.errors
+
+from node.bus.connection import STREAM, stream_config
+from node.errors import BusUnavailable
+from node.ops.natsconf import ADMIN, api_prefix, hitode_subjects
+from node.ops.spec import ServerSpec
+
+__all__ = ["ensure_stream", "wanted_subjects"]
+
+
+def wanted_subjects(spec: ServerSpec) -> list[str]:
+    if spec.topology != "hub":
+        return ["hitode.pub.>", "hitode.dm.>"]
+    return hitode_subjects([spec.space, *(m.space for m in spec.members), *(leaf.space for leaf in spec.leaves)])
+
+
+async def ensure_stream(spec: ServerSpec, *, timeout: float = 10) -> list[str]:
+    """Create stream HITODE on this space's server, or add the subjects it lacks; return them."""
+    if spec.topology == "leaf":
+        raise BusUnavailable("stream HITODE lives in the hub: a hub server's operator makes it")
+    host = "127.0.0.1" if spec.client_address in ("0.0.0.0", "::") else spec.client_address
+    url = f"nats://{host}:{spec.client_port}"
+    try:
+        nc = await nats.connect(url, user=ADMIN, password=spec.admin_password, connect_timeout=3,
+                                allow_reconnect=False, max_reconnect_attempts=0)
+    except (nats.errors.Error, OSError, TimeoutError) as e:
+        raise BusUnavailable(f"cannot reach this space's nats-server at {url} as {ADMIN}: {e}; is it running?") \
+            from None
+    try:
+        jsm = nc.jsm(prefix=api_prefix(spec.domain), timeout=timeout)
+        want = wanted_subjects(spec)
+        try:
+            info = await jsm.stream_info(STREAM)
+        except nats.js.errors.NotFoundError:
+            await jsm.add_stream(dataclasses.replace(stream_config(spec.replicas), subjects=want))
+            return want
+        have = list(info.config.subjects or [])
+        missing = [s for s in want if s not in have]
+        if missing:
+            await jsm.update_stream(dataclasses.replace(info.config, subjects=have + missing))
+        return have + missing
+    except (nats.errors.Error, TimeoutError) as e:
+        raise BusUnavailable(f"JetStream on {url} did not make stream {STREAM}: {e}") from None
+    finally:
+        await nc.close()
