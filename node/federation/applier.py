@@ -132,6 +132,15 @@ class Applier:
             info = await self._bus.jsm.consumer_info(STREAM, name)
             self.lag[name] = int(info.num_pending or 0)
             cfg = info.config
+            acked = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+            if acked > pos:
+                # The server holds acks for records SQLite does not: applied records commit
+                # without a sync to disk (they can be had again), and a power cut took the
+                # last ones. Take them again from what SQLite holds.
+                log.warning("applier: %s was acked to stream seq %d, SQLite holds %d; taking them again",
+                            name, acked, pos)
+                await self._bus.jsm.delete_consumer(STREAM, name)
+                raise nats.js.errors.NotFoundError
             if cfg.filter_subject != subject or cfg.deliver_subject or cfg.ack_policy != AckPolicy.EXPLICIT:
                 # Not the consumer this node makes (another filter, push, another ack
                 # policy): it would deliver the wrong records or none. Make it again

@@ -118,5 +118,6 @@ def append(
         # id alone is refused here as it is everywhere (replica.py).
         tx.execute("INSERT OR IGNORE INTO owners (kind, record_id, author) VALUES (?, ?, ?)",
                    (kind, record_id, ident.space))
+    tx.require_durable()  # signed and about to leave: it must never be signed twice differently
     tx.notify(OUTBOX)
     return header

@@ -24,7 +24,7 @@ import aiosqlite
 
 from node.errors import StoreError
 from node.store.migrations import KERNEL, Migrations, migrate
-from node.store.tx import Tx
+from node.store.tx import NotDurable, Tx
 
 __all__ = ["Store"]
 
@@ -124,19 +124,24 @@ class Store:
         listeners.append(listener)
         return lambda: listeners.remove(listener) if listener in listeners else None
 
-    async def transact(self, unit: Callable[[Tx], T]) -> T:
+    async def transact(self, unit: Callable[[Tx], T], *, durable: bool = True) -> T:
         """Run `unit` as one transaction in the writer's thread: all of it commits or none.
 
         Cancelled before the unit starts, it never runs; cancelled while it runs, the
         caller waits for its end (a local write, short) and then sees the cancellation, so
         nothing is left half-done and no later write inherits an open transaction.
+
+        `durable=False` commits without waiting for the disk (WAL, `synchronous=NORMAL`):
+        the commit survives the process being killed, not a power cut. For what can be had
+        again, records applied from the bus (the applier takes them again from the stream);
+        never for the node's own writes, which exist nowhere else.
         """
         conn = self._writer
         if self._thread is None or conn is None:
             raise StoreError("the store is closed")
         # The connection is taken now: a unit queued before close() runs before the
         # connection is closed (the thread takes its work in order).
-        done = self._thread.submit(self._run, conn, unit)
+        done = self._thread.submit(self._run, conn, unit, durable)
         fut = asyncio.wrap_future(done)
         fut.add_done_callback(self._committed)
         try:
@@ -156,8 +161,20 @@ class Store:
             raise StoreError(f"database: {e}") from e
 
     @staticmethod
-    def _run(conn: sqlite3.Connection, unit: Callable[[Tx], T]) -> tuple[T, set[str]]:
-        tx = Tx(conn)
+    def _run(conn: sqlite3.Connection, unit: Callable[[Tx], T], durable: bool) -> tuple[T, set[str]]:
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                return Store._once(conn, unit, durable=False)
+            except NotDurable:
+                pass  # it holds something of ours to send: again, durably
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")  # what every other unit expects
+        return Store._once(conn, unit, durable=True)
+
+    @staticmethod
+    def _once(conn: sqlite3.Connection, unit: Callable[[Tx], T], *, durable: bool) -> tuple[T, set[str]]:
+        tx = Tx(conn, durable=durable)
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = unit(tx)

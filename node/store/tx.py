@@ -13,15 +13,22 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Tx"]
+from node.errors import StoreError
+
+__all__ = ["Tx", "NotDurable"]
+
+
+class NotDurable(StoreError):
+    """Raised inside a non-durable unit that turned out to need a durable commit."""
 
 
 class Tx:
-    __slots__ = ("conn", "topics")
+    __slots__ = ("conn", "topics", "durable")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, durable: bool = True) -> None:
         self.conn = conn
         self.topics: set[str] = set()
+        self.durable = durable
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, tuple(params))
@@ -39,6 +46,13 @@ class Tx:
     def scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
         row = self.one(sql, params)
         return None if row is None else row[0]
+
+    def require_durable(self) -> None:
+        """This transaction holds something that exists nowhere else (a record of this node
+        being sent): its commit must wait for the disk. In a unit run without, this stops
+        it, and the store runs the unit again, durably (SQLite sets that before BEGIN)."""
+        if not self.durable:
+            raise NotDurable("this unit must commit durably")
 
     def notify(self, topic: str) -> None:
         """After the commit, wake whoever listens on `topic` (Store.on_commit)."""

@@ -118,3 +118,20 @@ async def test_closing_the_store_lets_a_running_unit_finish(tmp_path: Path) -> N
     await closing
     async with Store(path) as again:
         assert await _messages(again) == ["before close"]
+
+
+async def test_a_unit_that_sends_a_record_commits_durably_even_when_asked_not_to(tmp_path: Path) -> None:
+    """A non-durable unit that turns out to hold something to send is run again, durably, whole."""
+    async with Store(tmp_path / "kobe.db") as store:
+        runs: list[bool] = []
+
+        def reacting(tx: Tx) -> str:
+            runs.append(tx.durable)
+            _alert(tx, f"run {len(runs)}")
+            tx.require_durable()
+            return "sent"
+
+        assert await store.transact(reacting, durable=False) == "sent"
+        assert runs == [False, True]
+        assert await _messages(store) == ["run 2"]  # the first run left nothing behind
+        assert await store.transact(lambda tx: tx.scalar("PRAGMA synchronous")) == 2  # FULL again
