@@ -23,7 +23,6 @@ from aiohttp import web
 
 from node.context import Context
 from node.errors import BadInput, Conflict, Forbidden, HitodeError, NotFound
-from node.ops import admit
 from node.ops.invitation import Admission, Expired, Redeem, encode, make, secret_hash
 from node.ops.spec import CA_DIR, SPEC_FILE, TLS_DIR, load_spec, split_address
 from node.store import Tx
@@ -94,6 +93,10 @@ async def _redeem(node: Context, request: web.Request) -> web.Response:
     req: Redeem = await decode_body(request, Redeem)
     await node.store.transact(lambda tx: _claim(tx, req, time.time()))
     try:
+        # Imported here: admission is rare, and the certificate code (cryptography) would
+        # cost every node its import time and several MiB of memory at start.
+        from node.ops import admit
+
         cert, password, hub = await asyncio.to_thread(admit.admit_leaf, node.data_dir, req.space, req.csr.encode())
         await admit.after_admission(node.data_dir)
     except BaseException as e:
