@@ -9,6 +9,7 @@ writes), then the features' parts, then lets the loops finish their current batc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from node.federation.directory import Directory
 from node.federation.identity import Identity, read_token
 from node.federation.relay import Relay
 from node.federation.replica import BatchResult, Replica
-from node.federation.sync import Syncer
+from node.federation.sync import RESTORED, Syncer
 from node.metrics import Metrics
 from node.store import Store
 from node.web import status
@@ -151,11 +152,28 @@ class Node:
                                    on_online=self.syncer.announce_heads)
         await enter(self.syncer)
         await enter(self.directory)
+        if (self.data_dir / RESTORED).exists():
+            await self._recover_own()
         for feature in self.features:
             for make in feature.parts:
                 part = await enter(make(self))
                 self._parts[type(part)] = part
         await self._serve_http()
+
+    async def _recover_own(self, wait: float = 30.0) -> None:
+        """Restored from a backup: take back from the peers what this node wrote after it,
+        before anything here writes again (a seq used twice would be equivocation)."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while not self.directory.peers() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+        peers = self.directory.peers()
+        if not peers:
+            log.warning("node %s: restored, but no peer is online to give back what it wrote since the backup;"
+                        " it will ask again at the next start", self.space)
+            return
+        got = await self.syncer.recover_own(peers)
+        (self.data_dir / RESTORED).unlink(missing_ok=True)
+        log.info("node %s: restored; %d records of its own came back from %s", self.space, got, ", ".join(peers))
 
     def _on_batch(self, result: BatchResult) -> None:
         if result.gaps:

@@ -32,8 +32,11 @@ class Opened(msgspec.Struct, frozen=True):
     box_key: bytes  # the sender's X25519 key, for a dm; empty for pub
 
 
-def open_body(ident: Identity, kinds: Kinds, v: Verified, sender_box_keys: Collection[bytes] | None) -> Opened:
-    """`sender_box_keys`: the box keys the sender's own records name, if this node holds any."""
+def open_body(ident: Identity, kinds: Kinds, v: Verified, sender_box_keys: Collection[bytes] | None,
+              recipient_box_keys: Collection[bytes] = ()) -> Opened:
+    """`sender_box_keys`: the box keys the sender's own records name, if this node holds any.
+    `recipient_box_keys`: for a dm this node wrote itself (taken back after a restore), the
+    recipient's keys: a Box opens with either side's secret and the other's public key."""
     h = v.header
     kind = kinds.get(h.kind)
     if kind is None or kind.dm != h.is_dm:
@@ -47,10 +50,15 @@ def open_body(ident: Identity, kinds: Kinds, v: Verified, sender_box_keys: Colle
         if sender_box_keys is not None and sealed.box_key not in sender_box_keys:
             raise Rejection("key_mismatch", "sealed with a box key other than the sender's", author=h.author)
         box_key = sealed.box_key
-        try:
-            plain = ident.unseal(sealed.nonce, sealed.ciphertext, sealed.box_key)
-        except Rejected as e:
-            raise Rejection("bad_body", e.message, author=h.author) from None
+        others = [sealed.box_key] if h.author != ident.space else list(recipient_box_keys)
+        for other in others:
+            try:
+                plain = ident.unseal(sealed.nonce, sealed.ciphertext, other)
+                break
+            except Rejected:
+                continue
+        else:
+            raise Rejection("bad_body", "sealed body does not open with the sender's box key", author=h.author)
     try:
         body = kinds.decode(h.kind, plain)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:

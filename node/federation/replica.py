@@ -281,13 +281,17 @@ class Replica:
         rid = (h.author, h.kind, h.record_id)
         reason: Rejection | None = None
         try:
-            opened = open_body(self._ident, self._kinds, v, b.box_keys_of(h.author) if h.is_dm else None)
+            own_dm = h.is_dm and h.author == self._me
+            opened = open_body(self._ident, self._kinds, v, b.box_keys_of(h.author) if h.is_dm else None,
+                               (b.box_keys_of(h.channel) or ()) if own_dm else ())
             kind = self._kinds.get(h.kind)
             assert kind is not None  # open_body refuses unknown kinds
             if kind.unique_id and (owner := b.owner(h.kind, h.record_id)) not in (None, h.author):
                 raise Rejection("id_taken", f"{h.kind} id {h.record_id} belongs to {owner}", author=h.author, alert="id_taken")
             if h.version <= b.versions.get(rid, 0):
                 raise Rejection("stale_version", f"version {h.version} of {h.kind} {h.record_id} is not newer than the one held", author=h.author)
+            if kind.on_apply is not None and h.author == self._me:
+                kind = msgspec.structs.replace(kind, on_apply=None)  # its own, taken back: no reaction
             if kind.on_apply is not None or isinstance(opened.body, (KeyRotation, SpaceProfile)):
                 self._apply_alone(b, v, opened, kind)
             else:

@@ -40,14 +40,17 @@ from node.supervisor import forever
 from schemas.envelope import PUB
 from schemas.rpc import HEAD_TAG, RPC_TAG, DmHead, SyncReply, SyncRequest
 
-__all__ = ["Syncer"]
+__all__ = ["Syncer", "RESTORED"]
 
 log = logging.getLogger(__name__)
 
 _reply_dec: Final = msgspec.msgpack.Decoder(SyncReply)
 _enc: Final = msgspec.msgpack.Encoder()
 MAX_REPLY_BYTES: Final = 900 * 1024  # under NATS's default 1 MiB max payload
-MAX_REQUEST_AGE: Final = dt.timedelta(minutes=5)  # clocks of the federation agree this well (NTP)
+MAX_REQUEST_AGE: Final = dt.timedelta(minutes=5)
+# Written by `hitode restore`: this node's own chains may be behind what it wrote before the
+# restore; it takes them back from its peers before it writes again (recover_own).
+RESTORED: Final = "restored"  # clocks of the federation agree this well (NTP)
 Key = tuple[str, str]
 
 
@@ -183,7 +186,8 @@ class Syncer:
         if pinned is not None and bytes(pinned) != key:
             raise Rejected(f"the request is not signed by {req.caller}'s pinned key")
         if req.channel != PUB:
-            if req.channel != req.caller or pinned is None:
+            # Served to its recipient, and to its author (a restored node taking back what it wrote).
+            if req.caller not in (req.channel, req.author) or pinned is None:
                 raise Rejected("a dm channel is served only to its recipient")
             if req.reply != reply_to:
                 # Signed for another inbox: a captured request replayed from elsewhere.
@@ -253,6 +257,45 @@ class Syncer:
     def _waiting_heads(self) -> bool:
         """Heads announced beyond what the consumers have delivered yet."""
         return any(self._backlog(channel) for _, channel in self._heads)
+
+    async def recover_own(self, peers: list[str]) -> int:
+        """After a restore: what this node wrote after its backup, taken back from its peers.
+
+        Its pub chain from any peer, and its dm chain to each peer from that peer; asked
+        until nothing more comes. Returns how many records came back.
+        """
+        me, total = self._ident.space, 0
+        for channel, ask in [(PUB, p) for p in peers] + [(p, p) for p in peers]:
+            while True:
+                held = int(await self._store.scalar(
+                    "SELECT seq FROM chains WHERE author = ? AND channel = ?", (me, channel)) or 0)
+                got = await self._ask(ask, me, channel, held)
+                total += got
+                if not got:
+                    break
+        return total
+
+    async def _ask(self, peer: str, author: str, channel: str, after: int) -> int:
+        """One signed sync request to one peer; how many records it brought that applied."""
+        nc = self._bus.nc
+        inbox = nc.new_inbox()
+        req = SyncRequest(caller=self._ident.space, author=author, channel=channel, after=after,
+                          at=dt.datetime.now(dt.UTC), reply=inbox)
+        try:
+            sub = await nc.subscribe(inbox, max_msgs=1)
+            try:
+                await nc.publish(f"hitode.rpc.{peer}.sync", sign_call(self._ident, RPC_TAG, req), reply=inbox)
+                reply = _reply_dec.decode((await sub.next_msg(timeout=2.0)).data)
+            finally:
+                with contextlib.suppress(nats.errors.Error):
+                    await sub.unsubscribe()
+        except (nats.errors.Error, TimeoutError, msgspec.DecodeError, msgspec.ValidationError):
+            return 0
+        if reply.error or not reply.envelopes:
+            return 0
+        result = await self._replica.apply([Incoming(e, None, f"sync:{peer}") for e in reply.envelopes],
+                                           asked=(author, channel, after))
+        return result.applied
 
     async def repair(self, author: str, channel: str, *, after: int) -> int:
         """Ask the author, then (for pub) other peers; returns how many records applied."""

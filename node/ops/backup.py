@@ -20,6 +20,7 @@ from typing import Final
 
 from node.config import CONFIG_FILE
 from node.errors import ConfigError
+from node.federation.sync import RESTORED
 from node.ops.natsconf import CONF_FILE, PID_FILE, write_conf
 from node.ops.spec import SPEC_FILE, load_spec
 
@@ -105,4 +106,6 @@ def restore(archive: Path, data_dir: Path) -> list[str]:
             names.append(m.name)
     if (data_dir / SPEC_FILE).exists():
         write_conf(load_spec(data_dir), data_dir)
+    # The node takes back what it wrote after the backup before it writes again.
+    (data_dir / RESTORED).touch(mode=0o600)
     return names
