@@ -170,6 +170,8 @@ async def test_a_form_posted_from_another_site_is_refused(kobe: Space, browser: 
             assert r.status == 403
         async with http.post(kobe.url + "/signout", headers={"Sec-Fetch-Site": "cross-site"}) as r:
             assert r.status == 403
+        async with http.get(kobe.url + "/openapi.json") as r:  # pages are HTML, not the JSON API
+            assert not {"/", "/federation", "/space", "/signin", "/signout"} & (await r.json())["paths"].keys()
 
 
 def _soon(hours: int) -> str:
