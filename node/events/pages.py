@@ -52,4 +52,5 @@ async def today(node: Context, request: web.Request) -> PageResult:
     }
 
 
-PAGES: Final = (Page(path="/", handler=today, template="events/today.html", nav=N_("Today"), order=0),)
+PAGES: Final = (Page(path="/", handler=today, template="events/today.html", nav=N_("Today"), order=0,
+                     live=(("today-live", "events/today_live.html"),)),)

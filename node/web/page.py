@@ -28,3 +28,4 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
     method: str = "GET"
     nav: str = ""  # the navigation label (an English msgid of the catalogue); "" = not in the navigation
     order: int = 50  # place in the navigation, smallest first
+    live: tuple[tuple[str, str], ...] = ()  # (element id, fragment template): sent again when changed (live.py)

@@ -13,6 +13,7 @@ browser never attaches by itself, so it needs none of this.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +26,7 @@ from aiohttp import web
 from node.context import Context
 from node.web.i18n import COOKIE as LANG_COOKIE
 from node.web.i18n import LANGUAGES, Translator, choose
+from node.web.live import STOPPING, stream_of
 from node.web.page import Page
 from node.web.session import Sessions, SignInLimit
 
@@ -77,8 +79,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                                     "detail": why}, status=403)
     else:
         response = await handler(request)
-    for k, v in _HEADERS.items():
-        response.headers.setdefault(k, v)
+    if not response.prepared:  # a stream (live.py) sent its headers itself
+        for k, v in _HEADERS.items():
+            response.headers.setdefault(k, v)
     return response
 
 
@@ -87,16 +90,25 @@ def _local(next_: str) -> str:
     return next_ if next_.startswith("/") and not next_.startswith(("//", "/\\")) else "/"
 
 
-def render(request: web.Request, template: str, variables: dict[str, Any], status: int = 200) -> web.Response:
-    """A template with the shell's variables: the request's translator, language, session, navigation."""
+def _shell(request: web.Request) -> dict[str, Any]:
+    """The layout's variables: the request's translator, language, session, navigation."""
     t = translator(request)
     other = LANGUAGES[1] if t.lang == LANGUAGES[0] else LANGUAGES[0]
     csrf = request.app[SESSIONS].csrf(request)
-    shell = {"t": t, "_": t.gettext, "gettext": t.gettext, "ngettext": t.ngettext, "lang": t.lang,
+    return {"t": t, "_": t.gettext, "gettext": t.gettext, "ngettext": t.ngettext, "lang": t.lang,
              "other_lang": other, "other_lang_name": _NAMES[other], "space": request.app[SPACE],
              "path": request.path, "here": quote(request.path_qs, safe="/"), "csrf": csrf or "",
              "signed_in": csrf is not None, "nav": request.app[NAV]}
-    response = aiohttp_jinja2.render_template(template, request, {**shell, **variables}, status=status)
+
+
+def _signed_in_shell(request: web.Request) -> dict[str, Any] | None:
+    shell = _shell(request)
+    return shell if shell["signed_in"] else None
+
+
+def render(request: web.Request, template: str, variables: dict[str, Any], status: int = 200) -> web.Response:
+    """A template with the shell's variables around the page's own."""
+    response = aiohttp_jinja2.render_template(template, request, {**_shell(request), **variables}, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -172,6 +184,14 @@ def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: 
     app.router.add_post("/signout", _signout)
     app.router.add_get("/lang/{lang}", _language)
     app.router.add_static("/static/", HERE / "static", append_version=False)
+    app[STOPPING] = asyncio.Event()
+
+    async def stopping(app: web.Application) -> None:
+        app[STOPPING].set()
+
+    app.on_shutdown.append(stopping)
     for page in pages:
         app.router.add_route(page.method, page.path, _bind(ctx, page))
+        if page.live and page.method == "GET":
+            app.router.add_get("/live" + page.path, stream_of(ctx, page, _signed_in_shell, _HEADERS))
 

@@ -104,6 +104,21 @@ async def test_operator_signs_in_reads_today_in_japanese_switches_to_english_and
     await context.close()
 
 
+async def test_the_today_page_shows_a_new_event_without_a_reload(kobe: Space, browser: Browser) -> None:
+    """The operator keeps today open; an event made meanwhile (here over the API) appears in
+    "this week" over server-sent events, the page never reloaded."""
+    context = await browser.new_context(locale="ja-JP")
+    page = await context.new_page()
+    await page.goto(kobe.url + "/signin")
+    await _sign_in(page, kobe.token)
+    await expect(page.locator("#h-week")).to_have_text("今週")
+    await page.evaluate("window.sameDocument = true")
+    await kobe.post("/api/events", {"title": "もくもく会", "start": _soon(24 * 3), "end": _soon(24 * 3 + 2)})
+    await expect(page.locator("#today-live")).to_contain_text("もくもく会", timeout=15_000)
+    assert await page.evaluate("window.sameDocument === true")
+    await context.close()
+
+
 async def test_a_wrong_token_is_refused_in_the_operators_language_and_sign_ins_are_rate_limited(
         kobe: Space, browser: Browser) -> None:
     """A wrong token: 401, the error next to the field, no session. After five, even the
