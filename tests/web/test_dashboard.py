@@ -58,6 +58,7 @@ async def test_operator_signs_in_reads_today_in_japanese_switches_to_english_and
     shots = tmp_path / "screenshots"
     shots.mkdir()
     await kobe.post("/api/events", {"title": "ジェリー会", "start": _soon(1), "end": _soon(3)})
+    await kobe.request("PATCH", "/api/space", {"house_rules": "冷蔵庫のものには名前を。"})
     context = await browser.new_context(locale="ja-JP", viewport=LAPTOP)
     page = await context.new_page()
     violations: list[str] = []
@@ -83,6 +84,8 @@ async def test_operator_signs_in_reads_today_in_japanese_switches_to_english_and
     await page.get_by_role("link", name="連合").click()
     await expect(page.locator("h1")).to_have_text("連合")
     await expect(page.locator("#space-kobe")).to_contain_text("オンライン")
+    await expect(page.locator("#space-kobe")).to_contain_text("月 2 日まで無料")
+    await expect(page.locator("#space-kobe")).to_contain_text("冷蔵庫のものには名前を。")
     await _shots(page, shots, "federation-ja")
 
     await page.get_by_role("link", name="English").click()
