@@ -7,6 +7,7 @@ tmp dir."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -194,3 +195,23 @@ async def test_a_form_posted_from_another_site_is_refused(kobe: Space, browser: 
 
 def _soon(hours: int) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).isoformat()
+
+
+async def test_without_origin_headers_a_form_needs_the_sessions_token(kobe: Space) -> None:
+    """A client that sends neither Sec-Fetch-Site nor Origin (an old browser, a script with the
+    cookie): a form post without the session's token is refused, with it accepted."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(kobe.url + "/signin", data={"token": kobe.token}, allow_redirects=False) as r:
+            assert r.status == 303
+        async with http.get(kobe.url + "/space") as r:
+            m = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+            assert r.status == 200 and m is not None
+        form = {"name": "Kobe Coworking", "city": "神戸市"}
+        async with http.post(kobe.url + "/space", data=form, allow_redirects=False) as r:
+            assert r.status == 403
+        async with http.post(kobe.url + "/space", data={**form, "csrf": "guessed"}, allow_redirects=False) as r:
+            assert r.status == 403
+        assert (await kobe.get("/api/spaces/kobe"))["city"] == ""
+        async with http.post(kobe.url + "/space", data={**form, "csrf": m.group(1)}, allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/space?saved=1"
+        assert (await kobe.get("/api/spaces/kobe"))["city"] == "神戸市"
