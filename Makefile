@@ -18,11 +18,14 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: $(STAMP)
 	$(BIN)/hitode demo
 
-# The multi-host tests make network namespaces (root, `ip` from Debian's iproute2):
-# as root, install iproute2 when it is missing; without root they are skipped.
+# The multi-host tests make network namespaces (root, `ip` from Debian's iproute2); the
+# dashboard's browser tests drive Debian's chromium (Playwright never downloads a browser)
+# and need a Japanese font to render Japanese. As root, install what is missing.
+DEBS := $(if $(shell command -v ip),,iproute2) $(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(shell fc-list :lang=ja 2>/dev/null),,fonts-noto-cjk)
 test: $(STAMP)
-	@if [ "$$(id -u)" = 0 ] && ! command -v ip >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; fi
+	@if [ "$$(id -u)" = 0 ] && [ -n "$(strip $(DEBS))" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(strip $(DEBS)); fi
 	$(BIN)/python -m pytest -q
 
 typecheck: $(STAMP)

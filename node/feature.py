@@ -2,7 +2,7 @@
 
 A feature package (spaces/, events/, members/, notes/, …) exposes `FEATURE`, a `Feature`
 naming its record kinds (with their body rule and what happens when one is applied), its
-HTTP routes, its migrations and its running parts. The node (app/) composes the kernel
+HTTP routes, its dashboard pages and their templates, its migrations and its running parts. The node (app/) composes the kernel
 with the features it is given; nothing in the kernel names a feature, so adding one is a
 new package and one line in app/features.py.
 """
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import msgspec
 
 from node.context import Context
 from node.federation.kinds import Kind
+from node.web.page import Page
 from node.web.route import Route
 
 __all__ = ["Feature", "PartFactory", "check_composition"]
@@ -30,6 +32,8 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True):
     requires: tuple[str, ...] = ()  # features whose tables or rules this one uses
     kinds: tuple[Kind, ...] = ()
     routes: tuple[Route, ...] = ()
+    pages: tuple[Page, ...] = ()  # dashboard pages (HTML), templates named "<name>/<file>.html"
+    templates: Path | None = None  # the folder those templates are in
     migrations: tuple[str, ...] = ()
     parts: tuple[PartFactory, ...] = ()
 

@@ -29,6 +29,7 @@ from schemas.envelope import (
 )
 from schemas.note import Note
 from schemas.space import SpaceProfile
+from tests.eventually import eventually
 
 __all__ = ["Forged", "forge", "profile", "sealed_note", "inject"]
 
@@ -108,8 +109,12 @@ def forge(
 
 
 async def inject(js: nats.js.JetStreamContext, subject: str, data: bytes, *, msg_id: str | None = None) -> int:
-    """Publish raw bytes into stream HITODE with a fresh (or given) msg-id; the stream seq."""
-    ack = await js.publish(subject, data, headers={NatsHeader.MSG_ID: msg_id or new_id()})
+    """Publish raw bytes into stream HITODE with a fresh (or given) msg-id; the stream seq.
+
+    A node makes the stream when its bus connects, in the background after it serves HTTP:
+    until then nothing answers, and the same message is tried again (bounded)."""
+    headers = {NatsHeader.MSG_ID: msg_id or new_id()}
+    ack = await eventually(lambda: js.publish(subject, data, headers=headers), timeout=15, interval=0.1)
     assert not ack.duplicate, f"JetStream deduplicated the injected message on {subject}"
     return ack.seq
 

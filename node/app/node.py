@@ -181,7 +181,10 @@ class Node:
 
     async def _serve_http(self) -> None:
         routes = [*status.ROUTES, *(r for f in self.features for r in f.routes)]
-        runner = web.AppRunner(make_app(self, routes), access_log=None, handle_signals=False, shutdown_timeout=2)
+        pages = [p for f in self.features for p in f.pages]
+        templates = {f.name: f.templates for f in self.features if f.templates is not None}
+        app = make_app(self, routes, pages, templates)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)
         h = self.config.http

@@ -7,10 +7,12 @@ to the host, decided when applied), `rsvp_status` (dm, the host's answer).
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from node.context import Context
 from node.events import rsvps
 from node.events.importer import Importer
+from node.events.pages import PAGES
 from node.events.routes import ROUTES
 from node.events.rules import KIND, MIGRATIONS, check_record
 from node.feature import Feature
@@ -34,6 +36,8 @@ FEATURE = Feature(
         Kind(name=rsvps.STATUS_KIND, body=RsvpStatus, dm=True, summary="the host's answer to an RSVP"),
     ),
     routes=ROUTES,
+    pages=PAGES,
+    templates=Path(__file__).parent / "templates",
     migrations=MIGRATIONS,
     parts=(_importer,),
 )

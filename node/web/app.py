@@ -6,13 +6,15 @@ the handler runs: the operator token (401 with `WWW-Authenticate`), a JSON body 
 and after it: an ETag on public reads, 304 when the client holds that representation,
 `Cache-Control`. Every error is `{"error": {code, message, field?}}`, 404/405/413/415
 included, and a 405 says what is allowed. No CORS headers: the API is for the operator's
-own pages and scripts (DESIGN §7).
+own pages and scripts (DESIGN §7). The dashboard's pages (HTML, behind sign-in) are mounted
+beside the API by shell.py and are not part of its document.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
@@ -21,8 +23,10 @@ from node.context import Context
 from node.errors import HitodeError, UnsupportedMediaType
 from node.web.conditional import not_modified
 from node.web.openapi import document
+from node.web.page import Page
 from node.web.payload import authorize, json_response
 from node.web.route import JSON, Route
+from node.web.shell import guard, mount
 
 __all__ = ["make_app", "OPENAPI"]
 
@@ -61,11 +65,14 @@ async def errors(
         return _error(500, {"code": "internal", "message": "the node failed on this request; see its log"})
 
 
-def make_app(ctx: Context, routes: Sequence[Route]) -> web.Application:
-    app = web.Application(middlewares=[errors], client_max_size=256 * 1024)
+def make_app(ctx: Context, routes: Sequence[Route], pages: Sequence[Page] = (),
+             templates: Mapping[str, Path] | None = None) -> web.Application:
+    """The API's routes, and the dashboard (pages with their templates: feature → folder)."""
+    app = web.Application(middlewares=[guard, errors], client_max_size=256 * 1024)
     app[OPENAPI] = document(routes)
     for route in routes:
         app.router.add_route(route.method, route.path, _bind(ctx, route))
+    mount(app, ctx, pages, dict(templates or {}))
     return app
 
 

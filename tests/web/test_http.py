@@ -51,7 +51,7 @@ async def _raw(space: Space, method: str, path: str, *, token: str | None = "ok"
         return r.status, CIMultiDict(r.headers), body
 
 
-async def test_the_openapi_document_validates_and_schemathesis_finds_nothing(kobe: Space) -> None:
+async def test_the_openapi_document_validates_and_schemathesis_finds_nothing(kobe: Space, tmp_path: Path) -> None:
     """openapi-spec-validator accepts /openapi.json; schemathesis (all checks, examples,
     fuzzing and the stateful links) against the real node with the token reports no failure."""
     _, _, doc = await _raw(kobe, "GET", "/openapi.json", token=None)
@@ -63,6 +63,7 @@ async def test_the_openapi_document_validates_and_schemathesis_finds_nothing(kob
         # /api/feeds fetches the URLs it is given from the internet: tested in events/test_import.py
         "--exclude-path-regex", "^/api/feeds",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # its cache (.schemathesis/) stays out of the repository
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 240)
     assert proc.returncode == 0, out.decode()[-6000:]
