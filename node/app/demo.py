@@ -89,7 +89,7 @@ async def run_demo(base: Path, base_port: int = 8701) -> None:
             await _seed_events(nodes)
             print("\nhitode demo is running — ヒトデのデモが動いています:")
             for node in nodes:
-                print(f"  {node.space:<9} {node.http_url}/api/events   calendar: {node.http_url}/calendar.ics"
+                print(f"  {node.space:<9} dashboard {node.http_url}/   calendar: {node.http_url}/calendar.ics"
                       f"   token: {node.data_dir / 'operator.token'}")
             print("Ctrl-C stops it.\n", flush=True)
             await stop.wait()

@@ -6,12 +6,14 @@ signing calls with keys it generated or, for a replay, capturing a node's real r
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -42,10 +44,17 @@ def _payload(data: bytes, tag: bytes) -> dict[str, Any]:
 
 
 async def _ask(nc: Client, subject: str, data: bytes) -> SyncReply:
-    try:
-        msg = await nc.request(subject, data, timeout=3)
-    except TimeoutError:
-        raise AssertionError(f"no reply on {subject} within 3 s: the request was left unanswered") from None
+    # The node serves HTTP before its bus is up: until it subscribes there are no responders.
+    for _ in range(50):
+        try:
+            msg = await nc.request(subject, data, timeout=3)
+            break
+        except nats.errors.NoRespondersError:
+            await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise AssertionError(f"no reply on {subject} within 3 s: the request was left unanswered") from None
+    else:
+        raise AssertionError(f"nobody serves {subject}")
     return msgspec.msgpack.decode(msg.data, type=SyncReply)
 
 
