@@ -259,10 +259,11 @@ async def test_a_fourth_space_joins_by_invitation_as_a_leaf_and_the_invitation_w
     osaka = fed.spaces["osaka"] = _space(fed.base, fed.lan, "osaka")
     await osaka.start()
     await osaka.put("/api/space", {"hours": "10-22"})
-    await eventually(lambda: _hours(fed.spaces["sapporo"], "osaka", "10-22"), timeout=30)
+    # A new leaf: its link, its consumers and the hub's interest take a while on a busy machine.
+    await eventually(lambda: _hours(fed.spaces["sapporo"], "osaka", "10-22"), timeout=90, interval=0.3)
     await fed.spaces["hakodate"].put("/api/space", {"hours": "8-20"})
-    await eventually(lambda: _hours(osaka, "hakodate", "8-20"), timeout=30)
-    await converged(list(fed.spaces.values()), timeout=30)
+    await eventually(lambda: _hours(osaka, "hakodate", "8-20"), timeout=90, interval=0.3)
+    await converged(list(fed.spaces.values()), timeout=60)
 
     again = hitode(None, "join", line, "--dir", tmp_path / "mallory", "--space", "mallory", "--name", "M",
                    ok=False)
