@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from node.app.demo import run_demo
 from node.app import opscli
+from node.app.demo import run_demo
 from node.app.node import DB_FILE, RUN_FILE, Node
 from node.app.setup import init_space
 from node.app.signals import run_until_signal

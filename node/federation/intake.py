@@ -23,7 +23,7 @@ from schemas.envelope import (
     envelope_hash,
 )
 
-__all__ = ["Verified", "Rejection", "check"]
+__all__ = ["Incoming", "Verified", "Rejection", "check"]
 
 _envelope: Final = msgspec.msgpack.Decoder(Envelope)
 _signed: Final = msgspec.msgpack.Decoder(Signed)
@@ -35,6 +35,14 @@ class Verified(msgspec.Struct, frozen=True):
     key: bytes
     raw: bytes
     hash: bytes
+
+
+class Incoming(msgspec.Struct, frozen=True):
+    """One message as it came: from a consumer (subject set) or from sync (subject None)."""
+
+    data: bytes
+    subject: str | None
+    source: str
 
 
 class Rejection(Exception):

@@ -21,7 +21,6 @@ after the writes queued before it.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import sqlite3
 import time
@@ -34,8 +33,9 @@ from node.errors import StoreError
 from node.federation.batch import Batch, Chain, log_row
 from node.federation.content import Opened, open_body
 from node.federation.identity import Identity
-from node.federation.intake import Rejection, Verified, check, subject_author
+from node.federation.intake import Incoming, Rejection, Verified, check, subject_author
 from node.federation.kinds import Kind, Kinds
+from node.federation.quarantine import alert, quarantine
 from node.metrics import Metrics
 from node.store import Store, Tx
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed, envelope_hash
@@ -47,20 +47,11 @@ log = logging.getLogger(__name__)
 
 _envelope: Final = msgspec.msgpack.Decoder(Envelope)
 _signed: Final = msgspec.msgpack.Decoder(Signed)
-QUARANTINE_ROWS: Final = 10_000
 # Records held behind a gap, per chain. A flood of far-ahead records cannot fill the
 # disk: past this many, a record is not kept (sync fetches it again, in order, once the
 # gap before it is closed).
 MAX_PENDING: Final = 1024
 APPLIED: Final = "applied"  # the commit topic: records from peers were applied
-
-
-class Incoming(msgspec.Struct, frozen=True):
-    """One message as it came: from a consumer (subject set) or from sync (subject None)."""
-
-    data: bytes
-    subject: str | None
-    source: str
 
 
 class BatchResult(msgspec.Struct):
@@ -110,7 +101,7 @@ class Replica:
                     log.info("replica: config pins an old key of %s, which has rotated since", space)
                 else:
                     if row[1] == "first-use":
-                        self._alert(tx, "pin_conflict", space, "config pins a key other than the one first seen")
+                        alert(tx, self._metrics, "pin_conflict", space, "config pins a key other than the one first seen")
                     tx.execute("UPDATE pins SET sign_key = ?, source = 'config' WHERE space = ?", (pinned, space))
 
         await self._store.transact(unit)
@@ -174,7 +165,7 @@ class Replica:
                 why = e if isinstance(e, Rejection) else Rejection("internal_error", repr(e))
                 if not isinstance(e, Rejection):
                     log.exception("replica: unexpected failure on a record; quarantining it")
-                self._quarantine(tx, item, why, result)
+                self._refuse(tx, item, why, result)
         b.flush()
         for key, held in b.pending.items():
             if held:
@@ -233,14 +224,14 @@ class Replica:
                 # (or a key rotated away). It never was in the chain: forget it, so the
                 # real record can take the place (sync asks the author for it).
                 b.forget_pending(key, nxt)
-                self._quarantine(b.tx, Incoming(held_v.raw, None, "pending"),
+                self._refuse(b.tx, Incoming(held_v.raw, None, "pending"),
                                  Rejection("key_mismatch", "signed by a key other than the one pinned", author=h.author), result)
                 break
             try:
                 self._apply_next(b, held_v, chain, result, fresh=False)
             except Rejection as r:  # signed by the pinned key, but not on this chain: a fork
                 b.log_states.append(("rejected", *key, nxt))
-                self._quarantine(b.tx, Incoming(held_v.raw, None, "pending"), r, result)
+                self._refuse(b.tx, Incoming(held_v.raw, None, "pending"), r, result)
                 break
 
     def _held_pending_stands(self, b: Batch, v: Verified) -> bool:
@@ -322,7 +313,7 @@ class Replica:
         chain.seq, chain.head = h.seq, v.hash
         b.dirty.add((h.author, h.channel))
         if reason is not None:
-            self._quarantine(b.tx, Incoming(v.raw, h.subject(), "apply"), reason, result)
+            self._refuse(b.tx, Incoming(v.raw, h.subject(), "apply"), reason, result)
 
     def _apply_alone(self, b: Batch, v: Verified, opened: Opened, kind: Kind) -> None:
         """Records with side effects go in order with what came before, in a savepoint."""
@@ -363,42 +354,9 @@ class Replica:
             log.exception("replica: the reaction to %s %s failed", h.kind, h.record_id)
             raise Rejection("internal_error", repr(e), author=h.author) from e
         tx.execute("RELEASE body")
-
-    def _quarantine(self, tx: Tx, item: Incoming, r: Rejection, result: BatchResult) -> None:
-        """One row per distinct refused message: a record refused again only counts up."""
+    def _refuse(self, tx: Tx, item: Incoming, r: Rejection, result: BatchResult) -> None:
         result.quarantined += 1
-        self._metrics.quarantined.labels(reason=r.reason).inc()
-        author = r.author or (subject_author(item.subject) if item.subject else "")
-        if r.alert:
-            self._alert(tx, r.alert, author, r.detail)
-        digest = hashlib.sha256(item.data).digest()
-        reason = f"{r.reason}: {r.detail}"
-        cur = tx.execute(
-            "UPDATE quarantine SET seen = seen + 1, at = ? WHERE digest = ? AND reason = ?",
-            (time.time(), digest, reason),
-        )
-        if cur.rowcount:
-            return
-        log.warning("replica: quarantined a record from %s on %s: %s", author or "?", item.subject, r)
-        tx.execute(
-            "INSERT INTO quarantine (at, source, subject, author, reason, raw, digest, seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-            (time.time(), item.source, item.subject or "", author, reason, item.data[:70_000], digest),
-        )
-        # Bounded: the newest rows are kept.
-        tx.execute("DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?", (QUARANTINE_ROWS,))
-
-    def _alert(self, tx: Tx, kind: str, space: str, message: str) -> None:
-        cur = tx.execute(
-            "UPDATE alerts SET seen = seen + 1, at = ? WHERE kind = ? AND space = ? AND message = ?",
-            (time.time(), kind, space, message),
-        )
-        if cur.rowcount:
-            return
-        self._metrics.alerts.labels(kind=kind).inc()
-        log.error("ALERT %s from %s: %s", kind, space, message)
-        tx.execute("INSERT INTO alerts (at, kind, space, message, seen) VALUES (?, ?, ?, ?, 1)",
-                   (time.time(), kind, space, message))
+        quarantine(tx, self._metrics, item, r)
 
 
 def _only(v: Verified | Rejection | None, asked: tuple[str, str, int]) -> Verified | Rejection | None:

@@ -277,6 +277,16 @@ class Syncer:
 
     async def _ask(self, peer: str, author: str, channel: str, after: int) -> int:
         """One signed sync request to one peer; how many records it brought that applied."""
+        reply = await self._request(peer, author, channel, after)
+        if reply is None or reply.error or not reply.envelopes:
+            return 0
+        result = await self._replica.apply([Incoming(e, None, f"sync:{peer}") for e in reply.envelopes],
+                                           asked=(author, channel, after))
+        return result.applied
+
+    async def _request(self, peer: str, author: str, channel: str, after: int) -> SyncReply | None:
+        """Ask `peer` for `author`'s records on `channel` after `after`: a signed request that
+        names the inbox it listens on (see `answer`). None when nobody answered in time."""
         nc = self._bus.nc
         inbox = nc.new_inbox()
         req = SyncRequest(caller=self._ident.space, author=author, channel=channel, after=after,
@@ -285,42 +295,23 @@ class Syncer:
             sub = await nc.subscribe(inbox, max_msgs=1)
             try:
                 await nc.publish(f"hitode.rpc.{peer}.sync", sign_call(self._ident, RPC_TAG, req), reply=inbox)
-                reply = _reply_dec.decode((await sub.next_msg(timeout=2.0)).data)
+                return _reply_dec.decode((await sub.next_msg(timeout=2.0)).data)
             finally:
                 with contextlib.suppress(nats.errors.Error):
                     await sub.unsubscribe()
-        except (nats.errors.Error, TimeoutError, msgspec.DecodeError, msgspec.ValidationError):
-            return 0
-        if reply.error or not reply.envelopes:
-            return 0
-        result = await self._replica.apply([Incoming(e, None, f"sync:{peer}") for e in reply.envelopes],
-                                           asked=(author, channel, after))
-        return result.applied
+        except (nats.errors.Error, TimeoutError, msgspec.DecodeError, msgspec.ValidationError) as e:
+            log.debug("sync: %s did not answer for %s/%s (%s)", peer, author, channel, e)
+            return None
 
     async def repair(self, author: str, channel: str, *, after: int) -> int:
         """Ask the author, then (for pub) other peers; returns how many records applied."""
         candidates = [author]
         if channel == PUB:
             candidates += [p for p in self._peers() if p not in (author, self._ident.space)]
-        nc = self._bus.nc
         for peer in candidates:
-            inbox = nc.new_inbox()
-            req = SyncRequest(
-                caller=self._ident.space, author=author, channel=channel, after=after,
-                at=dt.datetime.now(dt.UTC), reply=inbox,
-            )
-            try:
-                sub = await nc.subscribe(inbox, max_msgs=1)
-                try:
-                    await nc.publish(f"hitode.rpc.{peer}.sync", sign_call(self._ident, RPC_TAG, req), reply=inbox)
-                    msg = await sub.next_msg(timeout=2.0)
-                finally:
-                    with contextlib.suppress(nats.errors.Error):
-                        await sub.unsubscribe()
-                reply = _reply_dec.decode(msg.data)
-            except (nats.errors.Error, TimeoutError, msgspec.DecodeError, msgspec.ValidationError) as e:
+            reply = await self._request(peer, author, channel, after)
+            if reply is None:
                 self._metrics.sync_requests.labels(outcome="no_answer").inc()
-                log.debug("sync: %s did not answer for %s/%s (%s)", peer, author, channel, e)
                 continue
             if reply.error:
                 self._metrics.sync_requests.labels(outcome="refused").inc()
@@ -333,9 +324,6 @@ class Syncer:
                 [Incoming(e, None, f"sync:{peer}") for e in reply.envelopes], asked=(author, channel, after)
             )
             self._metrics.sync_requests.labels(outcome="repaired").inc()
-            log.info(
-                "sync: %d records of %s/%s after seq %d came from %s",
-                result.applied, author, channel, after, peer,
-            )
+            log.info("sync: %d records of %s/%s after seq %d came from %s", result.applied, author, channel, after, peer)
             return result.applied
         return 0

@@ -15,7 +15,16 @@ import msgspec
 from node.config import Config, NatsSection, load_config, write_config
 from node.errors import ConfigError
 from node.ops.natsconf import write_conf
-from node.ops.spec import SPEC_FILE, TLS_DIR, Member, ServerSpec, load_spec, new_password, save_spec, split_address
+from node.ops.spec import (
+    SPEC_FILE,
+    TLS_DIR,
+    Member,
+    ServerSpec,
+    load_spec,
+    new_password,
+    save_spec,
+    split_address,
+)
 
 __all__ = ["configure", "point_node_at", "parse_member"]
 
