@@ -31,7 +31,7 @@ from node.store import Store, Tx
 from node.supervisor import forever
 from schemas.envelope import PUB, Header
 from schemas.rpc import PRESENCE_TAG, Presence
-from schemas.space import LOCATION, ProfileEdit, SpaceProfile
+from schemas.space import LOCATION, ProfileEdit, SpaceProfile, VisaPolicy
 
 __all__ = ["Directory", "edit_profile", "profile_from_config", "box_key_of", "SPACE", "KIND"]
 
@@ -80,6 +80,8 @@ def edit_profile(current: SpaceProfile, edit: ProfileEdit) -> SpaceProfile:
     changes = {f: v for f in ProfileEdit.__struct_fields__
                if (v := getattr(edit, f)) is not None and v is not msgspec.UNSET}
     changes.update({f: None for f in LOCATION if getattr(edit, f) is None})
+    if "visa_policy" in changes:  # the strict HTTP twin, as the record's own type (else never equal)
+        changes["visa_policy"] = VisaPolicy(**msgspec.structs.asdict(changes["visa_policy"]))
     new = msgspec.structs.replace(current, **changes)
     if (new.latitude is None) != (new.longitude is None):
         missing = "longitude" if new.longitude is None else "latitude"

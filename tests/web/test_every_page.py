@@ -19,14 +19,14 @@ from urllib.parse import urlsplit
 import nats
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from node.bus.embedded import EmbeddedNats
 from node.federation.identity import Identity
 from tests.eventually import eventually
 from tests.forge import forge, inject, profile
 from tests.spaces import Space, spaces_for
-from tests.web.browser import LAPTOP, PHONE, axe_violations, chromium, overflow, screenshot, sign_in
+from tests.web.browser import LAPTOP, PHONE, axe_violations, chromium, overflow, screenshot, sign_in, signed_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -155,3 +155,72 @@ async def test_every_page_fits_a_phone_and_a_laptop_and_passes_axe(kobe: Space, 
 
 async def expect_lang(page: Page, lang: str) -> None:
     assert await page.get_attribute("html", "lang") == lang, page.url
+
+
+async def test_the_alerts_page_says_what_was_refused_from_whom_and_what_to_do(kobe: Space, browser: Browser) -> None:
+    """mallory's garbage and its two different records under one number: in Japanese, who
+    sent them, what happened and what to do, in words; the reason codes only in the details."""
+    async with signed_in(browser, kobe.url, kobe.token) as (_, page):
+        await page.get_by_role("link", name="警告", exact=True).click()
+        await expect(page.locator("h1")).to_have_text("警告と受け取らなかった記録")
+        alert = page.locator("#h-alerts + ul li").first
+        await expect(alert).to_contain_text("mallory")
+        await expect(alert).to_contain_text("同じ番号で中身の違う記録が2つ届きました")
+        await expect(alert).to_contain_text("そのスペースの運営者に直接")
+        await expect(alert.locator("details")).not_to_have_attribute("open", "")
+        await expect(alert.locator(".detail")).to_be_hidden()
+        refused = page.locator("#h-refused + ul")
+        await expect(refused).to_contain_text("この連合の正しい形の記録ではありませんでした")
+        await expect(refused).to_contain_text("何もしなくて大丈夫です")
+        await page.get_by_role("link", name="English").click()
+        await expect(page.locator("#h-alerts + ul li").first).to_contain_text(
+            "That space sent two different records under the same number.")
+        await page.locator("#h-refused + ul summary").first.click()
+        await expect(page.locator("#h-refused + ul .detail").first).to_contain_text(":")
+
+
+async def test_the_federation_map_draws_each_space_where_it_is_online_or_not_in_shape_and_words(
+        kobe: Space, browser: Browser) -> None:
+    """kobe (online) a filled dot west of sapporo (offline: hollow, "(offline)" in its label);
+    the legend says which is which; mallory, who gave no location, is counted, not drawn."""
+    async with signed_in(browser, kobe.url, kobe.token, locale="en-GB") as (_, page):
+        await page.goto(kobe.url + "/federation")
+        on, off = page.locator("#dot-kobe"), page.locator("#dot-sapporo")
+        await expect(on).to_have_class(re.compile(r"\bon\b"))
+        await expect(off).to_have_class(re.compile(r"\boff\b"))
+        await expect(off.locator("text")).to_have_text("Sapporo Coworking (offline)")
+        await expect(on.locator("text")).to_have_text("Kobe Coworking")
+        fill = "el => getComputedStyle(el).fill"
+        assert await off.locator("circle").evaluate(fill) == "rgb(255, 255, 255)"
+        assert await on.locator("circle").evaluate(fill) != "rgb(255, 255, 255)"
+        kx, ky = float(await on.locator("circle").get_attribute("cx") or 0), float(await on.locator("circle").get_attribute("cy") or 0)
+        sx, sy = float(await off.locator("circle").get_attribute("cx") or 0), float(await off.locator("circle").get_attribute("cy") or 0)
+        assert kx < sx and ky > sy  # Kobe lies south-west of Sapporo
+        await expect(page.locator(".legend")).to_contain_text("online")
+        await expect(page.locator(".map")).to_contain_text("1 space has not given its location yet")
+        assert await page.locator("svg.japan g.dot").count() == 2
+
+
+async def test_the_operator_places_the_space_on_the_map_from_the_my_space_form(kobe: Space, browser: Browser) -> None:
+    """A latitude that is no number, then one coordinate without the other: each refused
+    beside its field in Japanese, what was typed kept, nothing saved; both given, saved."""
+    async with signed_in(browser, kobe.url, kobe.token) as (_, page):
+        await page.goto(kobe.url + "/space")
+        await expect(page.get_by_label("緯度")).to_have_value("34.69")
+        await page.get_by_label("緯度").fill("北緯35度")
+        await page.get_by_role("button", name="保存").click()
+        await expect(page.locator("#e-latitude")).to_contain_text("「緯度」")
+        await expect(page.get_by_label("緯度")).to_have_value("北緯35度")
+        await page.get_by_label("緯度").fill("35.01")
+        await page.get_by_label("経度").fill("")
+        await page.get_by_role("button", name="保存").click()
+        await expect(page.locator("#e-longitude")).to_contain_text("「経度」")
+        await expect(page.get_by_label("緯度")).to_have_value("35.01")
+        assert (await kobe.get("/api/spaces/kobe"))["latitude"] == 34.69
+        await page.get_by_label("経度").fill("135.77")
+        await page.get_by_role("button", name="保存").click()
+        await expect(page.locator(".notice")).to_be_visible()
+        assert {k: (await kobe.get("/api/spaces/kobe"))[k] for k in ("latitude", "longitude")} == {
+            "latitude": 35.01, "longitude": 135.77}
+        await page.goto(kobe.url + "/federation")
+        await expect(page.locator("#dot-kobe")).to_be_visible()
