@@ -25,7 +25,7 @@ class Operator:
     async def page(self, path: str, *, status: int = 200) -> str:
         async with self.http.get(self.space.url + path, headers={"Accept-Language": self.lang}) as r:
             text = await r.text()
-            assert r.status == status, (r.status, text[:2000])
+            assert r.status == status, (r.status, text[:2000], self.space.log_tail())
         if m := re.search(r'name="csrf" value="([^"]+)"', text):
             self.csrf = m.group(1)
         return text
