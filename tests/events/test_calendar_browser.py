@@ -56,6 +56,16 @@ async def _operator(browser: Browser, space: Space, locale: str) -> tuple[Browse
     return context, page
 
 
+async def _shots(page: Page, out: Path, name: str) -> None:
+    """Phone and laptop screenshots; nothing wider than the window at either width."""
+    for label, size in (("390", PHONE), ("1280", LAPTOP)):
+        await page.set_viewport_size(size)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= size["width"], f"{name} overflows at {label}px: {wide}px"
+        await page.screenshot(path=str(out / f"{name}-{label}.png"), full_page=True)
+    await page.set_viewport_size(LAPTOP)
+
+
 async def _no_reload_since_marked(page: Page) -> bool:
     return bool(await page.evaluate("window.hitodeMark === true"))
 
@@ -108,6 +118,7 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     await expect(k_page.locator("#e-end")).to_contain_text("開始より後")
     await expect(k_page.get_by_label("部屋・場所")).to_have_value("2F ラウンジ")  # nothing typed is lost
     await expect(k_page.get_by_label("タイトル")).to_have_value("Jelly in Kobe 神戸ジェリー")
+    await _shots(k_page, shots, "event-form-error-ja")
     await k_page.get_by_label("終了").fill(f"{day:%Y-%m-%d}T21:00")
     await k_page.get_by_role("button", name="保存").click()
     await expect(k_page.locator(".notice")).to_be_visible()
@@ -119,7 +130,7 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     await expect(s_page.locator("#calendar-live")).to_contain_text("Jelly in Kobe", timeout=LIVE)
     await expect(h_page.locator("#calendar-live")).to_contain_text("Jelly in Kobe", timeout=LIVE)
     assert await _no_reload_since_marked(s_page) and await _no_reload_since_marked(h_page)
-    await s_page.screenshot(path=str(shots / "calendar-month-en-1280.png"), full_page=True)
+    await _shots(s_page, shots, "calendar-month-en")
 
     # sapporo signs Haru up through sapporo's page of kobe's event
     await s_page.locator("#calendar-live a.event", has_text="Jelly in Kobe").first.click()
@@ -138,12 +149,13 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     await expect(k_page.locator("#event-live")).to_contain_text("参加確定")
     await expect(k_page.locator("#event-live")).to_contain_text("定員 10 人のうち 1 人が確定")
     assert await _no_reload_since_marked(k_page)
+    await _shots(k_page, shots, "event-ja")
     # and the host's answer reaches sapporo's open page the same way
     await expect(s_page.locator("#event-live")).to_contain_text("Haru Sato: seat confirmed", timeout=LIVE)
     assert await _no_reload_since_marked(s_page)
     await k_page.get_by_role("link", name="今日").click()
     await expect(k_page.locator("#panel-rsvps")).to_contain_text("Haru Sato")
-    await k_page.screenshot(path=str(shots / "today-ja-1280.png"), full_page=True)
+    await _shots(k_page, shots, "today-ja")
 
     # kobe switches to English: the same pages now speak English, and it is remembered
     await k_page.get_by_role("link", name="English").click()
@@ -164,11 +176,11 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     await k_page.get_by_role("button", name="Copy").click()
     await expect(k_page.locator("#ics-url-status")).to_have_text("Copied")
     assert await k_page.evaluate("navigator.clipboard.readText()") == kobe.url + "/calendar.ics?space=kobe"
-    for label, size in (("390", PHONE), ("1280", LAPTOP)):
-        await k_page.set_viewport_size(size)
-        wide = await k_page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= size["width"], f"the calendar overflows at {label}px: {wide}px"
-        await k_page.screenshot(path=str(shots / f"calendar-en-{label}.png"), full_page=True)
+    await _shots(k_page, shots, "calendar-en")
+    await k_page.goto(kobe.url + "/calendar/list")
+    await _shots(k_page, shots, "calendar-list-en")
+    await s_page.goto(sapporo.url + "/calendar/feeds")
+    await _shots(s_page, shots, "feeds-ja")
 
     for page in (k_page, s_page, h_page):
         assert not getattr(page, "csp_violations"), getattr(page, "csp_violations")
