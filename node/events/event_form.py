@@ -21,7 +21,7 @@ from node.context import Context
 from node.errors import HitodeError, PreconditionFailed, bad_input_from
 from node.events import editing
 from node.events import rules as events
-from node.events.event_page import EVENT_PATH
+from node.events.event_page import EVENT_PATH, or_missing
 from node.federation.outbox import new_id
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
@@ -152,7 +152,7 @@ def _typed(e: Any, zone: dt.tzinfo) -> dict[str, str]:
 async def _own(node: Context, request: web.Request) -> tuple[Any, int]:
     event, version = await events.find(node.store, request.match_info["id"], prefer=node.space)
     if event.space != node.space or event.status == "cancelled":
-        raise web.HTTPNotFound(reason="only this space's events that are not cancelled can be edited")
+        raise web.HTTPSeeOther(f"/calendar/events/{event.id}")  # its page, which offers no edit
     return event, version
 
 
@@ -192,6 +192,6 @@ async def edit(node: Context, request: web.Request) -> PageResult:
 PAGES: Final = (
     Page(path="/calendar/new", handler=new_form, template="events/event_form.html"),
     Page(path="/calendar/new", method="POST", handler=create, template="events/event_form.html"),
-    Page(path=EVENT_PATH + "/edit", handler=edit_form, template="events/event_form.html"),
-    Page(path=EVENT_PATH + "/edit", method="POST", handler=edit, template="events/event_form.html"),
+    Page(path=EVENT_PATH + "/edit", handler=or_missing(edit_form), template="events/event_form.html"),
+    Page(path=EVENT_PATH + "/edit", method="POST", handler=or_missing(edit), template="events/event_form.html"),
 )

@@ -14,7 +14,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from node.context import Context
-from node.errors import Conflict, HitodeError
+from node.errors import Conflict, HitodeError, NotFound
 from node.events import editing, rsvps
 from node.events import rules as events
 from node.events.calendar_page import space_names
@@ -22,16 +22,33 @@ from node.events.display import of_entry, of_event
 from node.members import rules as members
 from node.members.rules import secret_of
 from node.web.i18n import N_, Translator
-from node.web.page import Page, PageResult
-from node.web.shell import translator
+from node.web.page import Page, PageHandler, PageResult
+from node.web.shell import render, translator
 from schemas.event import RsvpInput
 
-__all__ = ["PAGES", "EVENT_PATH"]
+__all__ = ["PAGES", "EVENT_PATH", "or_missing"]
 
 EVENT_PATH: Final = "/calendar/events/{id:[A-Za-z0-9._:-]+}"
 STATUS: Final = {"requested": N_("waiting for the host's answer"), "confirmed": N_("seat confirmed"),
                  "waitlisted": N_("on the waitlist"), "cancelled": N_("cancelled"), "refused": N_("refused")}
 _NOT_OPEN: Final = N_("Sign-ups are closed: the event is cancelled or over.")
+
+
+def or_missing(handler: PageHandler) -> PageHandler:
+    """The page of an event this node does not hold: a page in the operator's language (404),
+    not the JSON API's error."""
+
+    async def handle(node: Context, request: web.Request) -> PageResult:
+        try:
+            return await handler(node, request)
+        except NotFound as e:
+            if e.field != "id":
+                raise
+            t = translator(request)
+            return render(request, "error.html", {"detail": request.match_info["id"], "message": t.gettext(
+                "There is no such event here. If another space just made it, it may not have arrived yet.")}, status=404)
+
+    return handle
 
 
 async def _variables(node: Context, request: web.Request, t: Translator) -> dict[str, Any]:
@@ -90,7 +107,7 @@ async def rsvp(node: Context, request: web.Request) -> PageResult:
 async def cancel_form(node: Context, request: web.Request) -> dict[str, Any]:
     variables = await _variables(node, request, translator(request))
     if not variables["ours"]:
-        raise web.HTTPNotFound()
+        raise web.HTTPSeeOther(f"/calendar/events/{request.match_info['id']}")  # its page, which offers no cancel
     return variables
 
 
@@ -108,8 +125,8 @@ async def cancel(node: Context, request: web.Request) -> PageResult:
 _LIVE: Final = (("event-live", "events/event_live.html"),)
 
 PAGES: Final = (
-    Page(path=EVENT_PATH, handler=event_view, template="events/event.html", live=_LIVE),
-    Page(path=EVENT_PATH + "/rsvp", method="POST", handler=rsvp, template="events/event.html"),
-    Page(path=EVENT_PATH + "/cancel", handler=cancel_form, template="events/event_cancel.html"),
-    Page(path=EVENT_PATH + "/cancel", method="POST", handler=cancel, template="events/event_cancel.html"),
+    Page(path=EVENT_PATH, handler=or_missing(event_view), template="events/event.html", live=_LIVE),
+    Page(path=EVENT_PATH + "/rsvp", method="POST", handler=or_missing(rsvp), template="events/event.html"),
+    Page(path=EVENT_PATH + "/cancel", handler=or_missing(cancel_form), template="events/event_cancel.html"),
+    Page(path=EVENT_PATH + "/cancel", method="POST", handler=or_missing(cancel), template="events/event_cancel.html"),
 )

@@ -140,3 +140,12 @@ async def test_a_member_is_signed_up_through_the_event_page_and_the_host_cancels
     assert (await kobe.get(f"/api/events/{e['id']}"))["status"] == "cancelled"
     rsvps = (await kobe.get("/api/rsvps"))["rsvps"]
     assert [r["status"] for r in rsvps] == ["cancelled"]
+
+
+async def test_an_event_this_node_does_not_hold_is_a_page_in_the_operators_language(kobe: Space) -> None:
+    """A stale link: 404 as a page, not the JSON API's error; another space's event offers no edit."""
+    async with operator(kobe, "ja") as op:
+        page = await op.page("/calendar/events/no-such-event", status=404)
+        assert "このイベントはここにはありません。" in page and "<html" in page
+        await op.page("/calendar/events/no-such-event/edit", status=404)
+        await op.form("/calendar/events/no-such-event/rsvp", {"member": "x"}, status=404)
