@@ -141,13 +141,19 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     await s_page.get_by_label("Member of this space").select_option(label="Haru Sato")
     await s_page.get_by_role("button", name="Sign up", exact=True).click()
     await expect(s_page.locator(".notice")).to_contain_text("Signed up")
+    # a member who keeps their name private is signed up too: kobe never learns the name
+    await s_page.get_by_label("Member of this space").select_option(label="Private Person")
+    await s_page.get_by_role("button", name="Sign up", exact=True).click()
+    await expect(s_page.locator(".notice")).to_contain_text("Signed up")
     await s_page.evaluate("window.hitodeMark = true")
 
     # kobe's open event page shows the sign-up without a reload, and today's panel has it
     await expect(k_page.locator("#event-live")).to_contain_text("Haru Sato", timeout=LIVE)
     await expect(k_page.locator("#event-live")).to_contain_text("Sapporo Coworking")
     await expect(k_page.locator("#event-live")).to_contain_text("参加確定")
-    await expect(k_page.locator("#event-live")).to_contain_text("定員 10 人のうち 1 人が確定")
+    await expect(k_page.locator("#event-live")).to_contain_text("名前を公開していないメンバー", timeout=LIVE)
+    await expect(k_page.locator("#event-live")).to_contain_text("定員 10 人のうち 2 人が確定")
+    assert "Private Person" not in await k_page.content()
     assert await _no_reload_since_marked(k_page)
     await _shots(k_page, shots, "event-ja")
     # and the host's answer reaches sapporo's open page the same way
@@ -164,7 +170,7 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     await k_page.goto(f"{kobe.url}/calendar?month={day:%Y-%m}")
     await expect(k_page.locator("h1")).to_have_text("Calendar")
     await k_page.locator("#calendar-live a.event", has_text="Jelly in Kobe").first.click()
-    await expect(k_page.locator("#event-live")).to_contain_text("1 of 10 seats taken")
+    await expect(k_page.locator("#event-live")).to_contain_text("2 of 10 seats taken")
     await expect(k_page.locator("#event-live")).to_contain_text("seat confirmed")
     # sapporo switches to Japanese
     await s_page.get_by_role("link", name="日本語").click()
@@ -185,7 +191,8 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     for page in (k_page, s_page, h_page):
         assert not getattr(page, "csp_violations"), getattr(page, "csp_violations")
     events: list[Any] = (await kobe.get("/api/events?space=kobe"))["events"]
-    assert [e["title"] for e in events] == ["Jelly in Kobe 神戸ジェリー"] and events[0]["confirmed"] == 1
+    assert [e["title"] for e in events] == ["Jelly in Kobe 神戸ジェリー"] and events[0]["confirmed"] == 2
+    assert "Private Person" not in repr((await kobe.get(f"/api/events/{events[0]['id']}"))["attendees"])
     for ctx in (k_ctx, s_ctx, h_ctx):
         await ctx.close()
 
