@@ -13,6 +13,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from aiohttp import web
+from babel import Locale
 from babel.dates import format_skeleton
 
 from node.context import Context
@@ -26,6 +27,9 @@ __all__ = ["PAGES", "filters_of", "space_names"]
 
 LIST_DAYS: Final = 90  # how far ahead the list view reads
 LIST_LIMIT: Final = 200
+# Weeks start as on the calendars on a Japanese wall (CLDR's JP: Sunday), in either language,
+# so that switching language never moves the columns under the operator's eyes.
+FIRST_WEEKDAY: Final = Locale.parse("ja_JP").first_week_day
 
 
 async def space_names(node: Context) -> dict[str, str]:
@@ -51,10 +55,10 @@ def _shift(month: dt.date, by: int) -> dt.date:
 
 
 def _weeks(month: dt.date, entries: list[dict[str, Any]], t: Translator) -> list[list[dict[str, Any]]]:
-    """The month's weeks from the language's first day of the week; each day with its events
+    """The month's weeks from the first day of the week; each day with its events
     (an event spanning days is on each of them)."""
     today = t.local(dt.datetime.now(dt.UTC)).date()
-    weeks = cal.Calendar(firstweekday=t.locale.first_week_day).monthdatescalendar(month.year, month.month)
+    weeks = cal.Calendar(firstweekday=FIRST_WEEKDAY).monthdatescalendar(month.year, month.month)
     out = []
     for week in weeks:
         row = []
@@ -69,7 +73,7 @@ def _weeks(month: dt.date, entries: list[dict[str, Any]], t: Translator) -> list
 def _weekday_names(t: Translator) -> list[tuple[str, str]]:
     """(short, full) names in the order the month's columns take."""
     days = t.locale.days["format"]
-    order = [(t.locale.first_week_day + i) % 7 for i in range(7)]
+    order = [(FIRST_WEEKDAY + i) % 7 for i in range(7)]
     return [(days["abbreviated"][d], days["wide"][d]) for d in order]
 
 

@@ -12,7 +12,7 @@ import aiohttp
 
 from tests.spaces import Space
 
-__all__ = ["Operator", "operator"]
+__all__ = ["Operator", "operator", "knows"]
 
 
 class Operator:
@@ -47,3 +47,8 @@ async def operator(space: Space, lang: str = "ja") -> AsyncIterator[Operator]:
         async with http.post(space.url + "/signin", data={"token": space.token}, allow_redirects=False) as r:
             assert r.status == 303
         yield Operator(space, http, lang)
+
+
+async def knows(space: Space, other: str) -> bool:
+    """Whether `space` holds `other`'s profile (its directory has it, with its keys)."""
+    return any(s["id"] == other for s in (await space.get("/api/spaces"))["spaces"])

@@ -22,6 +22,7 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from node.bus.embedded import EmbeddedNats
+from tests.events.operator import knows
 from tests.eventually import eventually
 from tests.spaces import Space, spaces_for
 from tests.web.browser import LAPTOP, PHONE, chromium
@@ -70,10 +71,6 @@ async def _no_reload_since_marked(page: Page) -> bool:
     return bool(await page.evaluate("window.hitodeMark === true"))
 
 
-async def _knows(space: Space, other: str) -> bool:
-    return any(s["id"] == other for s in (await space.get("/api/spaces"))["spaces"])
-
-
 async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_kobe_sees_the_sign_up_live(
         three: list[Space], browser: Browser, tmp_path: Path) -> None:
     kobe, sapporo, hakodate = three
@@ -82,7 +79,7 @@ async def test_kobe_creates_an_event_sapporo_sees_it_live_signs_a_member_up_and_
     for a in three:
         for b in three:
             if a is not b:
-                await eventually(lambda a=a, b=b: _knows(a, b.id), timeout=60)
+                await eventually(lambda a=a, b=b: knows(a, b.id), timeout=60)
     haru = await sapporo.post("/api/members", {"name": "Haru Sato", "share_name": True})
     await sapporo.post("/api/members", {"name": "Private Person"})
     day = (dt.datetime.now(TOKYO) + dt.timedelta(days=1)).date()

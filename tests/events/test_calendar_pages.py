@@ -104,6 +104,7 @@ async def test_the_month_and_list_views_filter_by_space_and_tag_and_show_a_joint
         assert 'href="/calendar/events/' + lead["id"] + '" class="event' in page and "夜の部" not in page
         assert "この同時開催イベントの各会場" in page and "もくもく会" in page
         assert f"{start.year}年{start.month}月" in page
+        assert re.search(r'<thead><tr><th scope="col"><abbr title="日曜日">日</abbr></th>', page)  # weeks start on Sunday
         tagged = await op.page(f"/calendar?month={month}&tag=work")
         assert "もくもく会" in tagged and "同時開催Jelly" not in _text(tagged).split("カレンダーアプリで購読")[0].split("すべてのタグ")[1]
         assert re.search(r'id="ics-url" type="text" readonly value="http://[^"]+/calendar\.ics\?tag=work"', tagged)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from node.bus.embedded import EmbeddedNats
-from tests.events.operator import operator
+from tests.events.operator import knows, operator
 from tests.eventually import eventually
 from tests.spaces import Space, spaces_for
 
@@ -47,17 +47,13 @@ async def test_kobes_today_page_lists_sign_ups_and_the_waitlist_of_its_events(ko
         assert "1 person is on a waitlist." in panel and "seat confirmed" in panel
 
 
-async def _knows(space: Space, other: str) -> bool:
-    return any(s["id"] == other for s in (await space.get("/api/spaces"))["spaces"])
-
-
 async def test_sapporo_signs_a_member_up_while_kobe_is_offline_and_today_shows_the_wait_until_kobe_answers(
         tmp_path: Path, nats_server: EmbeddedNats) -> None:
     """kobe's event is known at sapporo; kobe goes offline; sapporo signs Haru up: sapporo's
     today lists Haru as waiting for kobe's answer. kobe comes back, decides, answers: the
     wait is gone from sapporo's today, and kobe's today lists the sign-up."""
     async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
-        await eventually(lambda: _knows(sapporo, "kobe"), timeout=60)
+        await eventually(lambda: knows(sapporo, "kobe"), timeout=60)
         jelly = await kobe.post("/api/events", {"title": "ジェリー会", "start": _soon(30), "end": _soon(33)})
 
         async def arrived() -> bool:
