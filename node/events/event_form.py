@@ -124,7 +124,7 @@ async def new_form(node: Context, request: web.Request) -> PageResult:
 async def create(node: Context, request: web.Request) -> PageResult:
     t = translator(request)
     form = await request.post()
-    values = {k: str(form.get(k, v)) if k != "joint" else str(form.get(k, "")) for k, v in _EMPTY.items()}
+    values = {k: str(form.get(k, v)) for k, v in _EMPTY.items()}
     body, bad = _body(values, t.zone)
     if values["joint_id"] and values["joint_id"] not in dict(await _joint_choices(node)):
         bad.add("joint_id")
