@@ -4,7 +4,9 @@ SQLite, not the stream, is where a space's data lives (DESIGN §4). A write is a
 plain function over a `Tx` that `transact` runs whole in the writer's own thread, BEGIN to
 COMMIT, with no await inside. So a cancellation cannot split a transaction (it either
 never starts or runs to its end), the writer connection never stays inside a half-done
-one, and a write costs one thread hop however many statements it makes. Reads go through
+one, and a write costs one thread hop however many statements it makes (a small unit that
+need not wait for the disk, a record or two applied from the bus, runs on the loop's thread
+when the writer is idle: there the hop costs more than the unit). Reads go through
 aiosqlite on a second connection, which WAL lets run beside a write. Own writes commit
 with ``synchronous=FULL`` so a 2xx survives SIGKILL and power loss.
 """
