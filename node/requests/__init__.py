@@ -15,6 +15,7 @@ from node.federation.kinds import Kind
 from node.requests import book, offers
 from node.requests.lifecycle import Expiry
 from node.requests.pages import PAGES
+from node.requests.skills_page import PAGES as SKILL_PAGES
 from node.requests.routes import ROUTES
 from node.requests.rules import KIND, OFFER_KIND, REFERRAL_KIND, check_record
 from schemas.request import HelpRequest, Offer, Referral
@@ -38,7 +39,7 @@ FEATURE = Feature(
              summary="a request referred to the space it names"),
     ),
     routes=ROUTES,
-    pages=PAGES,
+    pages=(*PAGES, *SKILL_PAGES),
     templates=Path(__file__).parent / "templates",
     migrations=book.MIGRATIONS,
     parts=(_expiry,),
