@@ -276,3 +276,17 @@ async def test_no_message_on_the_bus_holds_a_member_name_contact_or_unshared_ski
         for secret in secrets:
             found = [i for i, d in enumerate(data) if secret.encode() in d]
             assert not found, f"{secret!r} is on the bus"
+
+
+async def test_a_request_expires_by_itself_at_its_deadline_everywhere(tmp_path: Path, nats_cluster: NatsCluster) -> None:
+    """Nobody closes it: at its deadline kobe's node publishes it expired, and sapporo holds that version."""
+    async with spaces_for(tmp_path, NAMES[:2], lambda n: nats_cluster[n].client_url) as spaces:
+        kobe, sapporo = spaces
+        soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).isoformat()
+        req = await kobe.post("/api/requests", web_request(deadline=soon))
+        await eventually(lambda: has_request(sapporo, req["id"], status="open"), timeout=30)
+        for s in spaces:
+            await eventually(lambda s=s: has_request(s, req["id"], status="expired", version=2), timeout=40)
+        listed = await sapporo.get("/api/requests?status=expired", auth=False)
+        assert [r["id"] for r in listed["requests"]] == [req["id"]]
+        assert (await sapporo.get("/api/requests?status=open", auth=False))["requests"] == []
