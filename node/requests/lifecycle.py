@@ -22,7 +22,7 @@ from node.federation.identity import Identity
 from node.members import rules as members
 from node.members import skills
 from node.requests import book, rules
-from node.requests.offers import known_ids
+from node.requests.offers import known_ids, member_named
 from node.store import Store, Tx
 from schemas.request import AcceptInput, CloseInput, HelpRequest, RequestInput
 
@@ -35,7 +35,7 @@ CHECK_EVERY: Final = 5.0  # seconds; a deadline is a date, a few seconds late is
 async def post(store: Store, ident: Identity, secret: bytes, inp: RequestInput, tz: str) -> dict[str, Any]:
     member, name = "", ""
     if inp.member:
-        m = await members.get(store, inp.member, field="member")
+        m = await member_named(store, inp.member)
         member, name = members.federation_id(secret, m["id"]), m["name"] if m["share_name"] else ""
     now = dt.datetime.now(dt.UTC)
     req = rules.create(ident.space, inp, outbox.new_id(), tz=zoneinfo.ZoneInfo(tz), now=now,

@@ -28,9 +28,17 @@ from node.store import Store, Tx
 from schemas.envelope import Header
 from schemas.request import Offer, OfferInput, Referral
 
-__all__ = ["send", "on_offer", "on_referral", "received", "sent", "known_ids"]
+__all__ = ["member_named", "send", "on_offer", "on_referral", "received", "sent", "known_ids"]
 
 _offer_dec: Final = msgspec.msgpack.Decoder(Offer)
+
+
+async def member_named(store: Store, member_id: str) -> dict[str, Any]:
+    """A member of this space named in a body: unknown is a broken rule of the body (422)."""
+    try:
+        return await members.get(store, member_id, field="member")
+    except NotFound as e:
+        raise Invalid(e.message, field="member") from None
 
 
 def _keep(tx: Tx, offer: Offer) -> None:
@@ -50,7 +58,7 @@ async def send(store: Store, ident: Identity, secret: bytes, request_id: str, in
         raise Invalid("name either a member who offers or a space to refer to", field="member")
     member_fid, name, shared = "", "", list[str]()
     if inp.member:
-        m = await members.get(store, inp.member, field="member")
+        m = await member_named(store, inp.member)
         member_fid, name, shared = members.federation_id(secret, m["id"]), m["name"] if m["share_name"] else "", m["shared_skills"]
     elif inp.referral in (ident.space, req.space):
         raise Invalid("a referral names a third space, neither this one nor the one asking", field="referral")

@@ -217,6 +217,10 @@ async def test_bad_requests_and_offers_are_refused_naming_the_field_and_change_n
         assert status == 422 and err["field"] == "deadline"
         status, err = await refused(kobe, "/api/requests", web_request(kind="party"))
         assert status == 400 and err["field"] == "kind"
+        status, err = await refused(kobe, "/api/requests", web_request(member="nobody"))
+        assert status == 422 and err["field"] == "member"
+        status, err = await refused(sapporo, f"/api/requests/{req['id']}/offers", {"member": "nobody"})
+        assert status == 422 and err["field"] == "member"
         status, err = await refused(sapporo, f"/api/requests/{req['id']}/offers", {"referral": "nowhere"})
         assert status == 422 and err["field"] == "referral"
         status, err = await refused(sapporo, f"/api/requests/{req['id']}/offers", {})
