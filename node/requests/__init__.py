@@ -15,6 +15,7 @@ from node.federation.kinds import Kind
 from node.requests import book, offers
 from node.requests.lifecycle import Expiry
 from node.requests.pages import PAGES
+from node.requests.panel import PANEL
 from node.requests.skills_page import PAGES as SKILL_PAGES
 from node.requests.routes import ROUTES
 from node.requests.rules import KIND, OFFER_KIND, REFERRAL_KIND, check_record
@@ -40,6 +41,7 @@ FEATURE = Feature(
     ),
     routes=ROUTES,
     pages=(*PAGES, *SKILL_PAGES),
+    panels=(PANEL,),
     templates=Path(__file__).parent / "templates",
     migrations=book.MIGRATIONS,
     parts=(_expiry,),
