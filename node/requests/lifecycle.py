@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import zoneinfo
 from collections.abc import Callable
 from types import TracebackType
@@ -29,7 +30,8 @@ from schemas.request import AcceptInput, CloseInput, HelpRequest, RequestInput
 __all__ = ["post", "accept", "close", "expire_due", "Expiry"]
 
 log = logging.getLogger(__name__)
-CHECK_EVERY: Final = 5.0  # seconds; a deadline is a date, a few seconds late is on time
+LONGEST_SLEEP: Final = 3600.0  # seconds; a look now and then even with nothing due
+RETRY: Final = 10.0  # after a failed round
 
 
 async def post(store: Store, ident: Identity, secret: bytes, inp: RequestInput, tz: str) -> dict[str, Any]:
@@ -91,18 +93,28 @@ async def expire_due(store: Store, ident: Identity, now: dt.datetime | None = No
 
 
 class Expiry:
-    """The running part: expires due requests now and then; folds old members' skills once."""
+    """The running part: ends this space's requests at their deadlines; folds old members' skills once.
 
-    def __init__(self, store: Store, ident: Identity, every: float = CHECK_EVERY) -> None:
-        self._store, self._ident, self._every = store, ident, every
+    It sleeps until the nearest deadline of this space's open requests (at most `longest`),
+    and a commit that changes a request wakes it to look again, so an idle node polls nothing.
+    """
+
+    def __init__(self, store: Store, ident: Identity, longest: float = LONGEST_SLEEP) -> None:
+        self._store, self._ident, self._longest = store, ident, longest
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     async def __aenter__(self) -> Expiry:
         await self._store.transact(self._index_unindexed_members)
+        self._unlisten = self._store.on_commit(book.CHANGED, self._wake.set)
         self._task = asyncio.create_task(self._loop(), name="requests-expiry")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -116,11 +128,26 @@ class Expiry:
         if missing:
             skills.reindex_members(tx, skills.load_in(tx))
 
+    async def _next_in(self) -> float:
+        nearest = await self._store.scalar(
+            "SELECT min(deadline) FROM request_rows WHERE space = ? AND status IN ('open', 'matched')",
+            (self._ident.space,))
+        if nearest is None:
+            return self._longest
+        return min(self._longest, max(0.0, float(nearest) - time.time()) + 0.05)
+
     async def _loop(self) -> None:
         while True:
+            self._wake.clear()
+            wait = self._longest
             try:
                 if n := await expire_due(self._store, self._ident):
                     log.info("requests: %d expired at their deadline", n)
+                wait = await self._next_in()
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("requests: expiring failed")
-            await asyncio.sleep(self._every)
+                wait = RETRY
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                pass
