@@ -104,29 +104,32 @@ async def test_kobe_posts_sapporo_offers_and_kobe_sees_the_offer_arrive_live(
         await s_ctx.close()
 
 
-async def test_the_operator_sets_a_members_skills_sharing_and_the_synonyms_on_the_skills_page(
+async def test_the_operator_shares_a_members_skill_and_edits_the_synonyms_so_a_request_matches(
     tmp_path: Path, nats_server: EmbeddedNats, browser: Browser
 ) -> None:
-    """On /skills the operator gives a member a skill, shares one of two, marks them busy; then
-    adds a synonym group, after which a request for the new word matches the member."""
+    """On the member's page the operator adds a skill, shares one of two and marks the member
+    busy; /skills shows it; a request for "caricature" fits nobody until the operator puts
+    caricature and 似顔絵 in one synonym group on /skills, after which the member matches."""
     async with spaces_for(tmp_path, ["kobe"], lambda n: nats_server.client_url) as (kobe,):
         m = await kobe.post("/api/members", {"name": "神戸 花子", "skills": ["会計"]})
         ctx, page = await _signed_in(browser, kobe, "ja")
-        await page.goto(kobe.url + "/skills")
-        form = page.locator(f"#member-{m['id']}")
-        await form.get_by_label("スキル(カンマ区切り)").fill("会計, 似顔絵")
-        await form.get_by_label("会計").check()
-        await form.get_by_label("稼働状況").select_option("busy")
-        await form.get_by_role("button", name="保存").click()
+        await page.goto(kobe.url + f"/members/{m['id']}")
+        await page.get_by_label("スキル", exact=True).fill("会計\n似顔絵")
+        await page.get_by_label("ほかのスペースに伝えてよいスキル").fill("会計")
+        await page.get_by_label("稼働状況").select_option("busy")
+        await page.get_by_role("button", name="保存").click()
         await expect(page.locator(".notice")).to_have_text("保存しました。")
         got = await kobe.get(f"/api/members/{m['id']}")
         assert (got["skills"], got["shared_skills"], got["availability"]) == (["会計", "似顔絵"], ["会計"], "busy")
+        await page.goto(kobe.url + "/skills")
+        await expect(page.locator(f"#member-{m['id']}")).to_contain_text("会計 (共有)")
+        await expect(page.locator(f"#member-{m['id']}")).to_contain_text("忙しい")
         req = await kobe.post("/api/requests", {"title": "イベントで似顔絵", "skills": ["caricature"],
                                                 "deadline": (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).isoformat()})
         assert (await kobe.get(f"/api/requests/{req['id']}/matches"))["matches"] == []
         box = page.locator("#f-synonyms")
         await box.fill((await box.input_value()) + "\ncaricature, 似顔絵, ポートレート")
-        await page.locator("form:has(#f-synonyms)").get_by_role("button", name="保存").click()
+        await page.get_by_role("button", name="保存").click()
         await expect(page.locator(".notice")).to_have_text("保存しました。")
         found = (await kobe.get(f"/api/requests/{req['id']}/matches"))["matches"]
         assert [(x["member"], x["skills"]) for x in found] == [(m["id"], ["似顔絵"])]
