@@ -35,6 +35,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/propagation.py
+	$(BIN)/python bench/requests.py
 
 # deploy/*/nats-server.conf are written by the generator (a test checks they are current)
 examples: $(STAMP)
