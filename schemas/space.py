@@ -90,8 +90,9 @@ Key32 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]{43}=$", description
 class ProfilePut(ProfileEdit, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """HTTP input for PUT /api/space: the representation GET /api/spaces/{id} returns,
     edited. The read-only fields may come back as they were and are refused, by name, if
-    changed; `version` (or If-Match) says which version the edit is based on. A field left
-    out keeps its value (so clients of the earlier, merging PUT keep working)."""
+    changed (`online`, the bus's live state, is ignored); `version` (or If-Match) says which
+    version the edit is based on. A field left out keeps its value (so clients of the
+    earlier, merging PUT keep working)."""
 
     id: SpaceId | None = None
     sign_key: Key32 | None = None

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from node.feature import Feature
 from node.federation.kinds import Kind
-from node.notes.pages import PAGES
+from node.notes.pages import PAGES, PANEL
 from node.notes.routes import ROUTES
 from node.notes.rules import KIND
 from schemas.note import Note
@@ -16,5 +16,6 @@ FEATURE = Feature(
     kinds=(Kind(name=KIND, body=Note, dm=True, summary="a note from one operator to another"),),
     routes=ROUTES,
     pages=PAGES,
+    panels=(PANEL,),
     templates=Path(__file__).parent / "templates",
 )

@@ -5,6 +5,7 @@ write one to any space in the directory. Sealing is the rule's business (rules.p
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Final
 
 import msgspec
@@ -14,12 +15,14 @@ from node.context import Context
 from node.errors import HitodeError, bad_input_from
 from node.notes import rules as notes
 from node.web.i18n import N_, Translator
-from node.web.page import Page, PageResult
+from node.web.page import Page, PageResult, Panel
 from node.web.payload import clean
 from node.web.shell import translator
 from schemas.note import NoteInput
 
-__all__ = ["PAGES"]
+__all__ = ["PAGES", "PANEL"]
+
+RECENT_DAYS: Final = 7  # how far back the today page's panel looks
 
 # The form's fields: label, and what a valid value is, said when one is not.
 FIELDS: Final = {
@@ -33,8 +36,8 @@ def _names(spaces: list[dict[str, Any]], t: Translator) -> dict[str, str]:
     return {s["id"]: (s.get("name_ja") or s["name"]) if t.lang == "ja" else s["name"] for s in spaces}
 
 
-async def inbox(node: Context, request: web.Request) -> PageResult:
-    t = translator(request)
+async def _shown(node: Context, t: Translator) -> list[dict[str, Any]]:
+    """Every note, newest first, with the other space's name and the time in its words."""
     names = _names(await node.directory.spaces(), t)
     shown = []
     for n in await notes.listing(node.store, node.space):
@@ -42,6 +45,11 @@ async def inbox(node: Context, request: web.Request) -> PageResult:
         when = dt.datetime.fromtimestamp(n["at"], dt.UTC)
         shown.append({**n, "other": names.get(other, other), "other_id": other,
                       "when": t.datetime(when, "short"), "iso": when.isoformat()})
+    return shown
+
+
+async def inbox(node: Context, request: web.Request) -> PageResult:
+    shown = await _shown(node, translator(request))
     return {"received": [n for n in shown if n["direction"] == "in"],
             "sent": [n for n in shown if n["direction"] == "out"], "just_sent": "sent" in request.query}
 
@@ -68,6 +76,14 @@ async def write(node: Context, request: web.Request) -> PageResult:
     return {"spaces": spaces, "values": values, "errors": errors, "fields": FIELDS}
 
 
+async def recent(node: Context, request: web.Request) -> dict[str, Any]:
+    """The today page's notes panel: what other operators wrote in the last days."""
+    since = time.time() - RECENT_DAYS * 86400
+    received = [n for n in await _shown(node, translator(request)) if n["direction"] == "in" and n["at"] >= since]
+    return {"recent_notes": received[:3], "recent_more": max(0, len(received) - 3)}
+
+
+PANEL: Final = Panel(name="notes", template="notes/panel_notes.html", load=recent, order=20)
 PAGES: Final = (
     Page(path="/notes", handler=inbox, template="notes/notes.html", nav=N_("Notes"), order=40,
          live=(("notes-live", "notes/notes_live.html"),)),

@@ -38,7 +38,9 @@ async def _answer(node: Context, profile_version: tuple[SpaceProfile, int]) -> w
 async def put_space(node: Context, request: web.Request) -> web.Response:
     put = await decode_body(request, ProfilePut)
     current = await node.directory.space(node.space)
-    given = {"id": put.id, "sign_key": put.sign_key, "box_key": put.box_key, "online": put.online}
+    # `online` is not refused: it is the bus's live state, not the profile's, and may turn
+    # between a client's GET and its PUT (a node serves HTTP before its bus is up).
+    given = {"id": put.id, "sign_key": put.sign_key, "box_key": put.box_key}
     for name, value in given.items():
         if value is not None and value != current[name]:
             raise Conflict(f"{name} is read-only here (it is {current[name]!r})", field=name)

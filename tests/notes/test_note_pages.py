@@ -43,7 +43,7 @@ async def test_a_note_from_sapporo_appears_on_kobes_open_page_and_kobe_replies(
         pair: tuple[Space, Space], browser: Browser) -> None:
     """kobe keeps its notes page open. sapporo's operator sends without a message first
     (refused beside the field, the subject kept), then sends; the note appears at kobe with
-    no reload. kobe's reply link opens the form addressed to sapporo, and the reply lands in
+    no reload, and on its today page. kobe's reply link opens the form addressed to sapporo, and the reply lands in
     sapporo's inbox."""
     kobe, sapporo = pair
     async with signed_in(browser, kobe.url, kobe.token) as (_, at_kobe), \
@@ -70,6 +70,9 @@ async def test_a_note_from_sapporo_appears_on_kobes_open_page_and_kobe_replies(
         await expect(received).to_contain_text("会場費は折半で。", timeout=30_000)
         await expect(received).to_contain_text("Sapporo Coworkingから")
         assert await at_kobe.evaluate("window.sameDocument === true")
+        await at_kobe.get_by_role("link", name="今日", exact=True).click()
+        await expect(at_kobe.locator("#panel-notes")).to_contain_text("Joint Jelly in March")
+        await at_kobe.locator("#panel-notes").get_by_role("link", name="Joint Jelly in March").click()
 
         await received.get_by_role("link", name="Sapporo Coworkingに返信").click()
         await expect(at_kobe.get_by_label("宛先")).to_have_value("sapporo")
