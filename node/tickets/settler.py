@@ -119,7 +119,9 @@ class Settler:
         me = self._ctx.space
         if admitted:
             claim = await self.ledger.claim(ticket, attempt, record)
-            return outcome_of(claim, "admit", me, attempt)
+            o = outcome_of(claim, "admit", me, attempt)
+            o.admitted = True  # the guest was let in at the time, whatever the ticket turns out to be
+            return o
         try:
             if not await self.ledger.held(ticket):
                 return book.Outcome("void", False, why="never stored: the ticket is still unused")
