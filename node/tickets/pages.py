@@ -35,6 +35,11 @@ REFUSALS: Final = {
     "tickets_unsafe": N_("Tickets cannot be redeemed safely right now: the federation's ticket ledger is not set up "
                          "for single use. Ask the federation's administrator."),
 }
+ISSUED_WORDS: Final = {
+    "pending": N_("Being redeemed: waiting for the federation to confirm"),
+    "expired": N_("Expired, never used"),
+    "unused": N_("Not used yet"),
+}
 ISSUE_ERRORS: Final = {
     "valid_days": N_("A whole number of days from 1 to 366."),
     "note": N_("One line of at most 200 characters, without control characters."),
@@ -50,8 +55,7 @@ def ticket_words(t: Translator, item: dict[str, Any], me: str) -> str:
     if item["state"] == "redeemed":
         return t.gettext("Redeemed at %(space)s on %(when)s") % {
             "space": item["redeemed_by"], "when": _when(t, item["redeemed_at"])}
-    return t.gettext({"pending": N_("Being redeemed: waiting for the federation to confirm"),
-                      "expired": N_("Expired, never used"), "unused": N_("Not used yet")}[item["state"]])
+    return t.gettext(ISSUED_WORDS[item["state"]])
 
 
 def attempt_words(t: Translator, a: dict[str, Any]) -> str:
