@@ -170,13 +170,14 @@ class Bus:
         await self._prepare()
 
     async def _prepare(self) -> None:
-        """Ready means JetStream answers and stream HITODE, and every stream the features
-        declared, exist (created if missing)."""
+        """Ready means JetStream answers and stream HITODE exists (created if missing). The
+        streams features declared are made after that, without holding the node back: where
+        the node may not make them (a hub's admin does), their feature says what it lacks."""
         delay = 0.2
         while True:
             try:
                 await self.jsm.account_info()
-                await self._ensure_stream()
+                await self._ensure_one(self._streams[0])
                 break
             except (nats.errors.Error, TimeoutError, OSError) as e:
                 log.info("bus: JetStream not ready (%s); retrying", e)
@@ -185,18 +186,20 @@ class Bus:
         self.state = "connected"
         self._metrics.bus_connected.set(1)
         self._ready.set()
+        for config in self._streams[1:]:
+            try:
+                await self._ensure_one(config)
+            except (nats.errors.Error, TimeoutError, OSError) as e:
+                log.warning("bus: cannot make stream %s (%s); on a hub, `hitode nats-stream` makes it", config.name, e)
 
     async def ensure_stream(self) -> None:
         """Create the streams if they are gone (deleted, or a server lost its store)."""
         async with self._stream_lock:
-            try:
-                await self._ensure_stream()
-            except (nats.errors.Error, TimeoutError, OSError) as e:
-                log.info("bus: cannot check the streams (%s)", e)
-
-    async def _ensure_stream(self) -> None:
-        for config in self._streams:
-            await self._ensure_one(config)
+            for config in self._streams:
+                try:
+                    await self._ensure_one(config)
+                except (nats.errors.Error, TimeoutError, OSError) as e:
+                    log.info("bus: cannot check stream %s (%s)", config.name, e)
 
     async def _ensure_one(self, config: StreamConfig) -> None:
         assert config.name is not None

@@ -27,7 +27,7 @@ __all__ = ["PAGES"]
 
 # Why a pasted text is refused, by the error's code: what the operator can tell the guest.
 REFUSALS: Final = {
-    "token_malformed": N_("This is not a ticket's text. Paste the whole text printed under the QR code."),
+    "ticket_malformed": N_("This is not a ticket's text. Paste the whole text printed under the QR code."),
     "token_tampered": N_("This ticket has been altered: its signature does not match. Do not accept it."),
     "token_foreign": N_("This ticket was not signed by the space it names. Do not accept it."),
     "token_expired": N_("This ticket has expired."),
@@ -121,7 +121,7 @@ async def redeem_page(node: Context, request: web.Request) -> PageResult:
     try:
         out = await redeem(node, settler.ledger, text, unsafe=settler.unsafe)
     except HitodeError as e:
-        words = REFUSALS.get(e.code, REFUSALS["token_malformed"])
+        words = REFUSALS.get(e.code, REFUSALS["ticket_malformed"])
         return await _variables(node, request, errors={"ticket": t.gettext(words)}, values=values)
     result = {"state": out["state"], "admitted": out["admitted"], "words": attempt_words(t, out),
               "good": out["state"] == "redeemed" or (out["state"] == "pending" and out["admitted"])}

@@ -21,11 +21,17 @@ from node.federation import signed_token
 from node.federation.identity import Identity
 from node.federation.outbox import new_id
 
-__all__ = ["PREFIX", "Ticket", "issue", "read", "verify", "UnknownIssuer", "AlreadyRedeemed", "Unconfirmed",
+__all__ = ["PREFIX", "Ticket", "issue", "read", "verify", "Unreadable", "UnknownIssuer", "AlreadyRedeemed", "Unconfirmed",
            "NotUsable"]
 
 PREFIX: Final = "HT1:"
 FIELD: Final = "ticket"
+
+
+class Unreadable(Invalid):
+    """Well-formed JSON whose ticket text is not a ticket (a rule of the field, not of JSON)."""
+
+    code = "ticket_malformed"
 
 
 class UnknownIssuer(Invalid):
@@ -74,6 +80,8 @@ def _tidy(text: str) -> str:
 
 
 def _as_ticket(e: HitodeError) -> HitodeError:
+    if isinstance(e, signed_token.TokenMalformed):
+        return Unreadable(e.message.replace("token", "ticket"), field=FIELD)
     e.field = FIELD
     e.message = e.message.replace("token", "ticket")
     return e
@@ -94,7 +102,7 @@ def read(text: str) -> tuple[Ticket, signed_token.Token]:
 
 def verify(text: str, key_of: Callable[[str], bytes | None], now: dt.datetime) -> Ticket:
     """The ticket if its issuer's pinned key signed it and it is valid now; else a 4xx error
-    saying which: malformed (400), unknown issuer, altered, foreign-signed or expired (422)."""
+    saying which (422): not a ticket, unknown issuer, altered, foreign-signed or expired."""
     ticket, token = read(text)
     key = key_of(ticket.issuer)
     if key is None:
