@@ -2,11 +2,10 @@
 
 A feature package (spaces/, events/, members/, notes/, …) exposes `FEATURE`, a `Feature`
 naming its record kinds (with their body rule and what happens when one is applied), its
-HTTP routes, its dashboard pages and their templates, its migrations, its running parts
+HTTP routes, its dashboard pages and their templates, its migrations, its running parts,
 the request/reply operations it answers for other spaces, and any JetStream stream of its
-own. The node (app/) composes the kernel
-with the features it is given; nothing in the kernel names a feature, so adding one is a
-new package and one line in app/features.py.
+own. The node (app/) composes the kernel with the features it is given; nothing in the
+kernel names a feature, so adding one is a new package and one line in app/features.py.
 """
 
 from __future__ import annotations
