@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+import nats
+from nats.aio.msg import Msg
 
 from node.bus.cluster import NatsCluster
 from node.federation import signed_token
@@ -74,12 +76,21 @@ async def test_one_ticket_redeemed_at_sapporo_and_hakodate_at_once_is_honoured_e
     tmp_path: Path, nats_cluster: NatsCluster
 ) -> None:
     """Sixteen attempts at once, eight at each space: one is redeemed, fifteen are told it already was, at the winner;
-    each space's list shows its attempts with those outcomes, and kobe's list shows its ticket redeemed by the winner."""
+    each space's list shows its attempts with those outcomes, and kobe's list shows its ticket redeemed by the winner.
+    Nothing on the bus carries the note kobe's operator wrote on the ticket (it may name the guest)."""
     async with spaces_for(tmp_path, NAMES, lambda n: nats_cluster[n].client_url, replicas=3) as spaces:
         kobe, sapporo, hakodate = spaces
+        # everything on the bus while the ticket is issued and redeemed
+        tap = await nats.connect(nats_cluster["kobe"].client_url)
+        heard: list[bytes] = []
+
+        async def hear(msg: Msg) -> None:
+            heard.append(msg.subject.encode() + b" " + msg.data)
+
+        await tap.subscribe("hitode.>", cb=hear)
         for s in (sapporo, hakodate):
             await eventually(lambda s=s: knows(s, "kobe"), timeout=30)
-        made = await kobe.post("/api/tickets", {"valid_days": 30, "note": "open day"})
+        made = await kobe.post("/api/tickets", {"valid_days": 30, "note": "open day for Tanaka-san"})
         assert made["text"].startswith("HT1:") and made["issuer"] == "kobe"
         assert made["qr"]["version"] <= 10 and made["qr"]["svg"].startswith("<svg")
         assert (await issued_state(kobe, made["id"]))["state"] == "unused"
@@ -102,6 +113,12 @@ async def test_one_ticket_redeemed_at_sapporo_and_hakodate_at_once_is_honoured_e
         loser = hakodate if winner == "sapporo" else sapporo
         status, body = await attempt(loser, made["text"])
         assert status == 409 and winner in body["error"]["message"]
+
+        # The operator's note (it may name the guest) never left kobe; the redemptions did travel.
+        await tap.close()
+        assert any(h.startswith(b"hitode.ticket.") for h in heard)
+        assert any(h.startswith(b"hitode.pub.ticket_redemption.") for h in heard)
+        assert not [h for h in heard if b"Tanaka" in h]
 
 
 async def test_with_the_issuers_node_down_the_ticket_is_still_honoured_exactly_once(
