@@ -21,7 +21,7 @@ from node.tickets.ledger import Claim, Ledger
 from node.tickets.ticket import AlreadyRedeemed, NotUsable, Ticket, Unconfirmed, read, verify
 from schemas.ticket import REDEMPTION_TAG, Policy, Redemption
 
-__all__ = ["redeem", "refusal", "outcome_of", "key_finder"]
+__all__ = ["redeem", "refusal", "outcome_of", "vouch", "key_finder"]
 
 
 def outcome_of(claim: Claim, policy: Policy, me: str, attempt: str) -> book.Outcome:
@@ -35,6 +35,18 @@ def outcome_of(claim: Claim, policy: Policy, me: str, attempt: str) -> book.Outc
             return book.Outcome("taken", False, why="the ticket's subject holds a message that is not a redemption")
         return book.Outcome("taken", False, winner_space=won.space, winner_attempt=won.attempt, winner_at=won.at)
     return book.Outcome("pending", policy == "admit", why=claim.why)
+
+
+async def vouch(ctx: Context, claim: Claim, o: book.Outcome) -> book.Outcome:
+    """A redemption read back names its space; it counts as that space's only if signed with
+    its pinned key (anyone on the bus may publish to a ticket's subject). The ticket is used
+    up either way, since the stream holds the message: the operator is told it is unverified."""
+    won = claim.winner.redemption if claim.winner is not None else None
+    if o.state != "taken" or won is None or claim.winner is None:
+        return o
+    if claim.winner.key != await key_finder(ctx, won.space):
+        o.why = f"the stored redemption names {won.space} but is not signed with its pinned key"
+    return o
 
 
 async def key_finder(ctx: Context, issuer: str) -> bytes | None:
@@ -59,11 +71,11 @@ async def redeem(ctx: Context, ledger: Ledger, text: str, *, unsafe: str = "") -
     await ctx.store.transact(lambda tx: book.begin(tx, ticket, attempt, now, record))
     claim = await ledger.claim(ticket.id, attempt, record)
     policy = await book.policy(ctx.store)
-    o = outcome_of(claim, policy, ctx.space, attempt)
+    o = await vouch(ctx, claim, outcome_of(claim, policy, ctx.space, attempt))
     await ctx.store.transact(lambda tx: book.settle(tx, ctx.ident, attempt, o))
     out = {"attempt": attempt, "ticket": ticket.id, "issuer": ticket.issuer, "state": o.state,
            "admitted": o.admitted, "redeemed_by": o.winner_space or None,
-           "redeemed_at": o.winner_at.isoformat() if o.winner_at else None}
+           "redeemed_at": o.winner_at.isoformat() if o.winner_at else None, "why": o.why}
     return out
 
 
@@ -72,7 +84,8 @@ def refusal(out: dict[str, Any]) -> HitodeError | None:
     if out["state"] == "taken":
         where = out["redeemed_by"] or "an unknown space"
         when = f" on {out['redeemed_at'][:16].replace('T', ' ')} UTC" if out["redeemed_at"] else ""
-        return AlreadyRedeemed(f"this ticket was already redeemed at {where}{when}", field="ticket")
+        why = f" ({out['why']})" if out.get("why") else ""
+        return AlreadyRedeemed(f"this ticket was already redeemed at {where}{when}{why}", field="ticket")
     if out["state"] == "pending" and not out["admitted"]:
         return Unconfirmed("the federation cannot be reached to confirm this ticket, and this space refuses "
                            "unconfirmed tickets; try again when the connection is back", field="ticket")

@@ -28,8 +28,8 @@ from node.federation.quarantine import alert
 from node.store import Tx
 from node.supervisor import forever
 from node.tickets import book
-from node.tickets.ledger import Ledger, Unreachable
-from node.tickets.redeem import outcome_of
+from node.tickets.ledger import Claim, Ledger, Unreachable
+from node.tickets.redeem import outcome_of, vouch
 from node.tickets.stream import STREAM, problems
 
 __all__ = ["Settler"]
@@ -119,7 +119,7 @@ class Settler:
         me = self._ctx.space
         if admitted:
             claim = await self.ledger.claim(ticket, attempt, record)
-            o = outcome_of(claim, "admit", me, attempt)
+            o = await vouch(self._ctx, claim, outcome_of(claim, "admit", me, attempt))
             o.admitted = True  # the guest was let in at the time, whatever the ticket turns out to be
             return o
         try:
@@ -134,6 +134,5 @@ class Settler:
         if won is not None and won.attempt == attempt:
             return book.Outcome("redeemed", False, winner_space=me, winner_attempt=attempt, winner_at=won.at,
                                 why="stored after all, though the holder was refused at the time")
-        if won is None:
-            return book.Outcome("taken", False, why="the ticket's subject holds a message that is not a redemption")
-        return book.Outcome("taken", False, winner_space=won.space, winner_attempt=won.attempt, winner_at=won.at)
+        claim = Claim(outcome="taken", winner=winner)
+        return await vouch(self._ctx, claim, outcome_of(claim, "refuse", me, attempt))

@@ -23,8 +23,11 @@ from nats.aio.msg import Msg
 from node.bus.cluster import NatsCluster
 from node.federation import signed_token
 from node.federation.base45 import b45decode, b45encode
-from node.federation.identity import Identity
+from node.bus.embedded import EmbeddedNats
+from node.federation.identity import Identity, sign_call
+from node.tickets.stream import subject
 from node.tickets.ticket import PREFIX
+from schemas.ticket import REDEMPTION_TAG, Redemption
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, spaces_for
 
@@ -188,3 +191,28 @@ async def test_forged_altered_expired_and_unknown_tickets_are_refused_with_a_cle
 
         ok = await attempt(sapporo, text.lower() + "\n")  # as a scanner or a careless paste gives it
         assert ok[0] == 201 and ok[1]["state"] == "redeemed", ok
+
+
+async def test_a_redemption_forged_on_the_bus_uses_the_ticket_up_but_is_shown_as_unverified(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """Anyone on the bus may publish to a ticket's subject. A redemption naming hakodate but signed by another key,
+    stored first, does use the ticket up (the stream holds it): sapporo's attempt is refused, and both the error and
+    sapporo's list say that the stored redemption is not signed by hakodate."""
+    async with spaces_for(tmp_path, ["kobe", "sapporo", "hakodate"], lambda n: nats_server.client_url) as spaces:
+        kobe, sapporo, _ = spaces
+        for other in ("kobe", "hakodate"):
+            await eventually(lambda o=other: knows(sapporo, o), timeout=30)
+        made = await kobe.post("/api/tickets", {})
+        forger = Identity.generate("hakodate")
+        forged = sign_call(forger, REDEMPTION_TAG, Redemption(ticket=made["id"], issuer="kobe", space="hakodate",
+                                                              attempt="forged-1", at=dt.datetime.now(dt.UTC)))
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            await nc.jetstream().publish(subject(made["id"]), forged)
+        finally:
+            await nc.close()
+        status, body = await attempt(sapporo, made["text"])
+        assert status == 409 and "not signed with its pinned key" in body["error"]["message"], body
+        (row,) = (await sapporo.get("/api/tickets"))["redeemed_here"]
+        assert row["state"] == "taken" and row["redeemed_by"] == "hakodate" and "pinned key" in row["why"]
