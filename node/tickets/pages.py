@@ -5,6 +5,7 @@ Every state is said in plain words, in the operator's language."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any, Final
 
@@ -119,7 +120,7 @@ async def redeem_page(node: Context, request: web.Request) -> PageResult:
     values = {"valid_days": "90", "note": "", "ticket": text}
     settler = node.part(Settler)
     try:
-        out = await redeem(node, settler.ledger, text, unsafe=settler.unsafe)
+        out = await redeem(node, settler.ledger, text, unsafe=await settler.safety())
     except HitodeError as e:
         words = REFUSALS.get(e.code, REFUSALS["ticket_malformed"])
         return await _variables(node, request, errors={"ticket": t.gettext(words)}, values=values)
@@ -135,13 +136,24 @@ async def set_policy(node: Context, request: web.Request) -> PageResult:
     raise web.HTTPSeeOther("/tickets?saved=1")
 
 
-async def print_view(node: Context, request: web.Request) -> PageResult:
-    t = translator(request)
-    tid = request.match_info["id"]
+async def _issued_one(node: Context, tid: str) -> dict[str, Any]:
     found = [i for i in await book.issued(node.store, node.space, dt.datetime.now(dt.UTC)) if i["id"] == tid]
     if not found:
         raise NotFound(f"no ticket {tid} was issued here", field="id")
-    item = found[0]
+    return found[0]
+
+
+async def qr_png(node: Context, request: web.Request) -> PageResult:
+    """The QR code as a PNG file, for a print shop or a phone's photo album."""
+    item = await _issued_one(node, request.match_info["id"])
+    png = base64.b64decode(printable(item["text"])["png"])
+    return web.Response(body=png, content_type="image/png", headers={
+        "Content-Disposition": f'attachment; filename="ticket-{item["id"]}.png"', "Cache-Control": "no-store"})
+
+
+async def print_view(node: Context, request: web.Request) -> PageResult:
+    t = translator(request)
+    item = await _issued_one(node, request.match_info["id"])
     return {"ticket": item, "qr_svg": printable(item["text"])["svg"], "expires": _when(t, item["expires_at"]),
             "issued": _when(t, item["issued_at"]), "words": ticket_words(t, item, node.space)}
 
@@ -153,4 +165,5 @@ PAGES: Final = (
     Page(path="/tickets/redeem", method="POST", handler=redeem_page, template=_TICKETS),
     Page(path="/tickets/policy", method="POST", handler=set_policy, template=_TICKETS),
     Page(path="/tickets/{id:[0-9a-f-]{36}}", handler=print_view, template="tickets/print.html"),
+    Page(path="/tickets/{id:[0-9a-f-]{36}}/qr.png", handler=qr_png, template="tickets/print.html"),
 )

@@ -36,7 +36,7 @@ async def list_tickets(ctx: Context, request: web.Request) -> web.Response:
 async def post_redeem(ctx: Context, request: web.Request) -> web.Response:
     inp = await decode_body(request, RedeemInput)
     settler = ctx.part(Settler)
-    out = await redeem(ctx, settler.ledger, inp.ticket, unsafe=settler.unsafe)
+    out = await redeem(ctx, settler.ledger, inp.ticket, unsafe=await settler.safety())
     if (refused := refusal(out)) is not None:
         raise refused
     return json_response(out, status=201 if out["state"] == "redeemed" else 202)

@@ -50,6 +50,7 @@ class Settler:
         self._ctx = ctx
         self.ledger = Ledger(ctx.bus, timeout=timeout)
         self.unsafe = ""  # what stream TICKETS lacks for single use, if anything
+        self._checked = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stop_listening: Callable[[], None] = _nothing
@@ -80,13 +81,19 @@ class Settler:
                       self.unsafe)
         return True
 
+    async def safety(self) -> str:
+        """What stream TICKETS lacks for single use ("" if nothing), checked before the first
+        redemption; a stream that cannot be read yet is no reason to refuse (a claim on it
+        cannot succeed either: it is pending, and the policy decides)."""
+        if not self._checked and self._ctx.bus.ready:
+            self._checked = await self.check_stream()
+        return self.unsafe
+
     async def _run(self) -> None:
-        checked = False
         delay = FIRST_DELAY
         while True:
             await self._ctx.bus.wait_ready()
-            if not checked:
-                checked = await self.check_stream()
+            await self.safety()
             left = await self.settle_all()
             self._wake.clear()
             try:

@@ -60,6 +60,10 @@ async def test_kobe_issues_and_prints_a_ticket_sapporo_redeems_it_once_and_a_sec
         text = (await kpage.locator("#ticket-text").inner_text()).strip()
         assert text.startswith("HT1:")
         await kpage.screenshot(path=str(shots / "ticket-1280.png"), full_page=True)
+        async with kpage.expect_download() as fetching:
+            await kpage.locator("#qr-png").click()
+        png = Path(await (await fetching.value).path())
+        assert png.read_bytes().startswith(b"\x89PNG")
         await kpage.emulate_media(media="print")
         await expect(kpage.locator("header.top")).to_be_hidden()
         await expect(kpage.locator("figure.qr svg")).to_be_visible()

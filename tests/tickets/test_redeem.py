@@ -11,6 +11,7 @@ with a clear 4xx and nothing is recorded.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -19,13 +20,14 @@ from typing import Any
 import cbor2
 import nats
 from nats.aio.msg import Msg
+from nats.js.api import DiscardPolicy
 
 from node.bus.cluster import NatsCluster
 from node.federation import signed_token
 from node.federation.base45 import b45decode, b45encode
 from node.bus.embedded import EmbeddedNats
 from node.federation.identity import Identity, sign_call
-from node.tickets.stream import subject
+from node.tickets.stream import stream_config, subject
 from node.tickets.ticket import PREFIX
 from schemas.ticket import REDEMPTION_TAG, Redemption
 from tests.eventually import eventually
@@ -216,3 +218,28 @@ async def test_a_redemption_forged_on_the_bus_uses_the_ticket_up_but_is_shown_as
         assert status == 409 and "not signed with its pinned key" in body["error"]["message"], body
         (row,) = (await sapporo.get("/api/tickets"))["redeemed_here"]
         assert row["state"] == "taken" and row["redeemed_by"] == "hakodate" and "pinned key" in row["why"]
+
+
+async def test_a_tickets_stream_made_without_single_use_settings_makes_the_node_refuse_redemptions(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """Someone made stream TICKETS by hand with `discard: new` but without `discard_new_per_subject` (which alone would
+    let a second redemption push the first out). The node checks the stream at start and refuses to redeem, saying
+    what the stream lacks (503 tickets_unsafe), rather than honour a ticket twice."""
+    nc = await nats.connect(nats_server.client_url)
+    try:
+        await nc.jsm().add_stream(dataclasses.replace(stream_config(1), discard_new_per_subject=False,
+                                                      discard=DiscardPolicy.OLD))
+    finally:
+        await nc.close()
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_server.client_url) as (kobe,):
+        made = await kobe.post("/api/tickets", {})
+
+        async def connected() -> bool:
+            return bool((await kobe.get("/healthz"))["bus"] == "connected")
+
+        await eventually(connected, timeout=30)
+        status, body = await attempt(kobe, made["text"])
+        assert status == 503, body
+        assert body["error"]["code"] == "tickets_unsafe" and "discard_new_per_subject" in body["error"]["message"]
+        assert (await kobe.get("/api/tickets"))["redeemed_here"] == []
