@@ -70,6 +70,10 @@ async def test_kobe_issues_and_prints_a_ticket_sapporo_redeems_it_once_and_a_sec
         pdf = await kpage.pdf(path=str(shots / "ticket.pdf"))
         assert pdf.startswith(b"%PDF")
         await kpage.emulate_media(media="screen")
+        await kpage.set_viewport_size(PHONE)
+        assert await kpage.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        await kpage.screenshot(path=str(shots / "ticket-390.png"), full_page=True)
+        await kpage.set_viewport_size(LAPTOP)
 
         sctx, spage = await signed_in(browser, sapporo)
         await spage.set_viewport_size(PHONE)
@@ -87,6 +91,7 @@ async def test_kobe_issues_and_prints_a_ticket_sapporo_redeems_it_once_and_a_sec
         await expect(spage.locator("#redeem-result")).to_have_text("使用できました。お客さまをお迎えください!")
         await expect(spage.locator("#redeem-result")).to_have_attribute("data-state", "redeemed")
         await spage.screenshot(path=str(shots / "redeemed-390.png"), full_page=True)
+        assert await spage.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
         await spage.get_by_label("チケットの文字列(QR コードの下に印刷されています)").fill(text)
         await spage.get_by_role("button", name="使用する", exact=True).click()
