@@ -20,15 +20,20 @@ from typing import Any
 import cbor2
 import nats
 from nats.aio.msg import Msg
-from nats.js.api import DiscardPolicy
+from nats.js.api import DiscardPolicy, Header
 
+from node.app.features import DEFAULT
+from node.app.node import DB_FILE
 from node.bus.cluster import NatsCluster
 from node.federation import signed_token
 from node.federation.base45 import b45decode, b45encode
 from node.bus.embedded import EmbeddedNats
 from node.federation.identity import Identity, sign_call
+from node.federation.outbox import new_id
+from node.store import Store
+from node.tickets import book
 from node.tickets.stream import stream_config, subject
-from node.tickets.ticket import PREFIX
+from node.tickets.ticket import PREFIX, read
 from schemas.ticket import REDEMPTION_TAG, Redemption
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, spaces_for
@@ -243,3 +248,45 @@ async def test_a_tickets_stream_made_without_single_use_settings_makes_the_node_
         assert status == 503, body
         assert body["error"]["code"] == "tickets_unsafe" and "discard_new_per_subject" in body["error"]["message"]
         assert (await kobe.get("/api/tickets"))["redeemed_here"] == []
+
+
+async def test_an_attempt_whose_node_died_mid_claim_is_settled_at_the_next_start(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """sapporo was killed after its attempt was kept and sent, before the outcome was written: the stream holds the
+    redemption, sapporo's book only the begun attempt. At the next start the settler finds it (nobody at the desk
+    was told anything, so the guest counts as not let in), reads the ticket back and records it as sapporo's; kobe
+    learns where its ticket went from the audit record."""
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
+        await eventually(lambda: knows(sapporo, "kobe"), timeout=30)
+        made = await kobe.post("/api/tickets", {})
+        await sapporo.kill()
+        ticket, _ = read(made["text"])
+        ident = Identity.load("sapporo", sapporo.dir)
+        begun = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        attempt_id = new_id()
+        record = sign_call(ident, REDEMPTION_TAG, Redemption(ticket=ticket.id, issuer="kobe", space="sapporo",
+                                                             attempt=attempt_id, at=begun))
+        migrations = [(f.name, f.migrations) for f in DEFAULT if f.migrations]
+        async with Store(sapporo.dir / DB_FILE, migrations) as store:
+            await store.transact(lambda tx: book.begin(tx, ticket, attempt_id, begun, record))
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            await nc.jetstream().publish(subject(ticket.id), record, headers={
+                Header.MSG_ID: attempt_id, Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+        finally:
+            await nc.close()
+        await sapporo.start()
+
+        async def settled() -> dict[str, Any] | None:
+            (row,) = (await sapporo.get("/api/tickets"))["redeemed_here"]
+            return dict(row) if row["state"] != "pending" else None
+
+        row = await eventually(settled, timeout=60, interval=0.5)
+        assert (row["state"], row["admitted"], row["redeemed_by"]) == ("redeemed", False, "sapporo"), row
+
+        async def known_at_kobe() -> bool:
+            item = await issued_state(kobe, ticket.id)
+            return bool(item["state"] == "redeemed" and item["redeemed_by"] == "sapporo")
+
+        await eventually(known_at_kobe, timeout=30)
