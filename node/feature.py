@@ -2,10 +2,10 @@
 
 A feature package (spaces/, events/, members/, notes/, …) exposes `FEATURE`, a `Feature`
 naming its record kinds (with their body rule and what happens when one is applied), its
-HTTP routes, its dashboard pages and their templates, its migrations, its running parts
-and the request/reply operations it answers for other spaces. The node (app/) composes the kernel
-with the features it is given; nothing in the kernel names a feature, so adding one is a
-new package and one line in app/features.py.
+HTTP routes, its dashboard pages and their templates, its migrations, its running parts,
+the request/reply operations it answers for other spaces, and any JetStream stream of its
+own. The node (app/) composes the kernel with the features it is given; nothing in the
+kernel names a feature, so adding one is a new package and one line in app/features.py.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from node.bus.connection import StreamFactory
 from node.context import Context
 from node.federation.kinds import Kind
 from node.web.page import Page, Panel
@@ -50,6 +51,9 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True):
     migrations: tuple[str, ...] = ()
     parts: tuple[PartFactory, ...] = ()
     operations: tuple[Operation, ...] = ()
+    # JetStream streams besides HITODE that the feature needs (say, one with its own
+    # limits): the bus makes each when it connects, and `hitode nats-stream` on a hub
+    streams: tuple[StreamFactory, ...] = ()
 
 
 def check_composition(features: Sequence[Feature]) -> None:

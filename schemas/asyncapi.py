@@ -17,6 +17,7 @@ import msgspec
 
 from schemas.envelope import MAX_ENVELOPE_BYTES, Envelope, Header, Sealed
 from schemas.rpc import DmHead, Presence, SignedCall, SyncReply, SyncRequest
+from schemas.ticket import Redemption
 
 __all__ = ["document", "render", "PATH", "clean_descriptions"]
 
@@ -25,7 +26,7 @@ PATH: Final = Path(__file__).with_name("asyncapi.json")
 
 def document(pub_kinds: Mapping[str, type[msgspec.Struct]], dm_kinds: Mapping[str, type[msgspec.Struct]]) -> dict[str, Any]:
     pub_kinds, dm_kinds = dict(sorted(pub_kinds.items())), dict(sorted(dm_kinds.items()))
-    types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence, DmHead,
+    types: list[Any] = [Envelope, Header, Sealed, SignedCall, SyncRequest, SyncReply, Presence, DmHead, Redemption,
                         *pub_kinds.values(), *dm_kinds.values()]
     _, schemas = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     schemas = clean_descriptions(schemas)
@@ -72,6 +73,16 @@ def document(pub_kinds: Mapping[str, type[msgspec.Struct]], dm_kinds: Mapping[st
         "description": "Core NATS, no reply: an author tells one recipient how far the dm chain to it goes.",
         "parameters": {"to": {"description": "the recipient"}},
         "messages": {"head": message("dmHead", "SignedCall", "A SignedCall whose payload is a DmHead")},
+    }
+    channels["ticket"] = {
+        "address": "hitode.ticket.{ticket}",
+        "description": "A common ticket's redemption (stream TICKETS: one message per subject, never replaced, "
+        "deleted or aged out). Published with Nats-Msg-Id = the attempt and Nats-Expected-Last-Subject-Sequence: 0; "
+        "the first stored is the ticket's one redemption, read back by direct get.",
+        "parameters": {"ticket": {"description": "the ticket's id (a UUID)"}},
+        "messages": {"redemption": message("ticketRedemption", "SignedCall",
+                                           "A SignedCall (tag hitode/v1/ticket-redemption) whose payload is a "
+                                           "Redemption")},
     }
     channels["presence"] = {
         "address": "hitode.presence.{space}",

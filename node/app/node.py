@@ -132,6 +132,7 @@ class Node:
                     stream_replicas=cfg.nats.stream_replicas, consumer_replicas=cfg.nats.consumer_replicas,
                 ),
                 self.metrics,
+                streams=[make for f in self.features for make in f.streams],
             )
         )
         self.relay = await enter(

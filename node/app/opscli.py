@@ -28,7 +28,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="another server of the cluster (repeat for each, 3-5 servers in all)")
     n.add_argument("--join-address", help="hub: HOST:PORT where invited spaces redeem their invitation")
     n.add_argument("--out", type=Path, help="where to write the config (default <dir>/nats-server.conf)")
-    s = sub.add_parser("nats-stream", help="make stream HITODE, or add the spaces it lacks (as the admin user)")
+    s = sub.add_parser("nats-stream", help="make stream HITODE (and the features' streams), or add the spaces it "
+                                           "lacks (as the admin user)")
     s.add_argument("--dir", type=Path, required=True)
     c = sub.add_parser("ca", help="the federation's certificate authority for server-to-server TLS")
     csub = c.add_subparsers(dest="ca_command", required=True)
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> str:
     The commands' modules are imported here, not at the top: `hitode run` parses the same
     command line, and a running node should not hold x509 and urllib in memory for them.
     """
+    from node.app.features import DEFAULT
     from node.app.join import invite, join
     from node.ops import backup, pki, status
     from node.ops.configure import configure, parse_member
@@ -98,8 +100,10 @@ def run(args: argparse.Namespace) -> str:
                 f"pointed {args.dir}/config.toml at it; start it with `nats-server -c {conf}`, {then}"
                 f"then `hitode run --dir {args.dir}`")
     if args.command == "nats-stream":
-        subjects = asyncio.run(ensure_stream(load_spec(args.dir)))
-        return f"stream HITODE takes {', '.join(subjects)}"
+        streams = [make for f in DEFAULT for make in f.streams]
+        subjects = asyncio.run(ensure_stream(load_spec(args.dir), streams=streams))
+        others = "".join(f"; stream {make(1).name} is there" for make in streams)
+        return f"stream HITODE takes {', '.join(subjects)}{others}"
     if args.command == "ca":
         if args.ca_command == "init":
             crt = pki.init_ca(args.ca, days=args.days or pki.CA_DAYS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Final
 
@@ -26,12 +27,16 @@ from node.errors import BusUnavailable
 from node.metrics import Metrics
 from node.supervisor import forever
 
-__all__ = ["Bus", "BusSettings", "STREAM", "stream_config"]
+__all__ = ["Bus", "BusSettings", "STREAM", "StreamFactory", "stream_config"]
 
 log = logging.getLogger(__name__)
 
 STREAM: Final = "HITODE"
 DAY: Final = 24 * 3600.0
+
+# A stream a feature declares besides HITODE, made for the stream's replica count (the
+# same as HITODE's: 3 where there are three servers or more, else 1).
+StreamFactory = Callable[[int], StreamConfig]
 
 
 class BusSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,8 +75,10 @@ def stream_config(replicas: int) -> StreamConfig:
 class Bus:
     """Owns the NATS connection; `async with Bus(settings, metrics) as bus`."""
 
-    def __init__(self, settings: BusSettings, metrics: Metrics) -> None:
+    def __init__(self, settings: BusSettings, metrics: Metrics, streams: Sequence[StreamFactory] = ()) -> None:
         self.settings = settings
+        # HITODE first, then the features' own streams (each created if missing)
+        self._streams = [stream_config(settings.stream_replicas), *(make(settings.stream_replicas) for make in streams)]
         self._metrics = metrics
         self._nc: NatsClient | None = None
         self._js: nats.js.JetStreamContext | None = None
@@ -163,12 +170,14 @@ class Bus:
         await self._prepare()
 
     async def _prepare(self) -> None:
-        """Ready means JetStream answers and stream HITODE exists (created if missing)."""
+        """Ready means JetStream answers and stream HITODE exists (created if missing). The
+        streams features declared are made after that, without holding the node back: where
+        the node may not make them (a hub's admin does), their feature says what it lacks."""
         delay = 0.2
         while True:
             try:
                 await self.jsm.account_info()
-                await self._ensure_stream()
+                await self._ensure_one(self._streams[0])
                 break
             except (nats.errors.Error, TimeoutError, OSError) as e:
                 log.info("bus: JetStream not ready (%s); retrying", e)
@@ -177,24 +186,31 @@ class Bus:
         self.state = "connected"
         self._metrics.bus_connected.set(1)
         self._ready.set()
+        for config in self._streams[1:]:
+            try:
+                await self._ensure_one(config)
+            except (nats.errors.Error, TimeoutError, OSError) as e:
+                log.warning("bus: cannot make stream %s (%s); on a hub, `hitode nats-stream` makes it", config.name, e)
 
     async def ensure_stream(self) -> None:
-        """Create stream HITODE if it is gone (deleted, or a server lost its store)."""
+        """Create the streams if they are gone (deleted, or a server lost its store)."""
         async with self._stream_lock:
-            try:
-                await self._ensure_stream()
-            except (nats.errors.Error, TimeoutError, OSError) as e:
-                log.info("bus: cannot check stream %s (%s)", STREAM, e)
+            for config in self._streams:
+                try:
+                    await self._ensure_one(config)
+                except (nats.errors.Error, TimeoutError, OSError) as e:
+                    log.info("bus: cannot check stream %s (%s)", config.name, e)
 
-    async def _ensure_stream(self) -> None:
+    async def _ensure_one(self, config: StreamConfig) -> None:
+        assert config.name is not None
         try:
-            await self.jsm.stream_info(STREAM)
+            await self.jsm.stream_info(config.name)
             return
         except nats.js.errors.NotFoundError:
             pass
         try:
-            await self.jsm.add_stream(stream_config(self.settings.stream_replicas))
-            log.info("bus: created stream %s (R%d)", STREAM, self.settings.stream_replicas)
+            await self.jsm.add_stream(config)
+            log.info("bus: created stream %s (R%d)", config.name, config.num_replicas or 1)
         except nats.js.errors.APIError as e:
             if e.err_code != 10058:  # stream name already in use: another node won the race
                 raise

@@ -44,11 +44,13 @@ def allow_list(space: str, domain: str, *, may_create_stream: bool = False) -> d
             f"{api}.CONSUMER.CREATE.HITODE.{space}-pub.hitode.pub.>",
             f"{api}.CONSUMER.CREATE.HITODE.{space}-dm.hitode.dm.{space}.>",
             *(f"{api}.CONSUMER.{op}.HITODE.{c}" for op in ("INFO", "DELETE", "MSG.NEXT") for c in consumers),
-            f"{api}.STREAM.INFO.HITODE", f"{api}.INFO", f"{api}.DIRECT.GET.TICKETS.>",
+            f"{api}.STREAM.INFO.HITODE", f"{api}.INFO",
+            # a common ticket's redemption is read back by direct get on the ticket's subject
+            f"{api}.STREAM.INFO.TICKETS", f"{api}.DIRECT.GET.TICKETS.>",
         ]
         if may_create_stream:
             # the space's own server, alone or in a cluster of spaces that trust each other
-            publish.append(f"{api}.STREAM.CREATE.HITODE")
+            publish += [f"{api}.STREAM.CREATE.HITODE", f"{api}.STREAM.CREATE.TICKETS"]
     publish += [
         *(f"$JS.ACK.HITODE.{c}.>" for c in consumers),
         *(f"$JS.ACK.*.*.HITODE.{c}.>" for c in consumers),

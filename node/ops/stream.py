@@ -11,12 +11,13 @@ server's spec does not know.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import nats
 import nats.errors
 import nats.js.errors
 
-from node.bus.connection import STREAM, stream_config
+from node.bus.connection import STREAM, StreamFactory, stream_config
 from node.errors import BusUnavailable
 from node.ops.natsconf import ADMIN, api_prefix, hitode_subjects
 from node.ops.spec import ServerSpec
@@ -30,8 +31,9 @@ def wanted_subjects(spec: ServerSpec) -> list[str]:
     return hitode_subjects([spec.space, *(m.space for m in spec.members), *(leaf.space for leaf in spec.leaves)])
 
 
-async def ensure_stream(spec: ServerSpec, *, timeout: float = 10) -> list[str]:
-    """Create stream HITODE on this space's server, or add the subjects it lacks; return them."""
+async def ensure_stream(spec: ServerSpec, *, timeout: float = 10, streams: Sequence[StreamFactory] = ()) -> list[str]:
+    """Create stream HITODE on this space's server, or add the subjects it lacks; return them.
+    The features' own `streams` are made too when missing (a hub's spaces may not)."""
     if spec.topology == "leaf":
         raise BusUnavailable("stream HITODE lives in the hub: a hub server's operator makes it")
     host = "127.0.0.1" if spec.client_address in ("0.0.0.0", "::") else spec.client_address
@@ -44,6 +46,13 @@ async def ensure_stream(spec: ServerSpec, *, timeout: float = 10) -> list[str]:
             from None
     try:
         jsm = nc.jsm(prefix=api_prefix(spec.domain), timeout=timeout)
+        for make in streams:
+            config = make(spec.replicas)
+            assert config.name is not None
+            try:
+                await jsm.stream_info(config.name)
+            except nats.js.errors.NotFoundError:
+                await jsm.add_stream(config)
         want = wanted_subjects(spec)
         try:
             info = await jsm.stream_info(STREAM)

@@ -85,6 +85,10 @@ async def _seed(kobe: Space, sapporo: Space, nats_url: str) -> None:
         await nc.close()
     await eventually(lambda: _received(kobe), timeout=30)
     await eventually(lambda: _alerted(kobe), timeout=30)
+    # common tickets: one redeemed at sapporo, one still unused
+    used = await kobe.post("/api/tickets", {"valid_days": 30, "note": "オープンデー(12月)"})
+    await kobe.post("/api/tickets", {"valid_days": 90})
+    await sapporo.post("/api/tickets/redeem", {"ticket": used["text"]})
     await sapporo.stop()  # offline on kobe's map
 
 
