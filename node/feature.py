@@ -18,7 +18,7 @@ import msgspec
 
 from node.context import Context
 from node.federation.kinds import Kind
-from node.web.page import Page
+from node.web.page import Page, Panel
 from node.web.route import Route
 
 __all__ = ["Feature", "PartFactory", "Operation", "OperationHandler", "check_composition"]
@@ -45,6 +45,7 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True):
     kinds: tuple[Kind, ...] = ()
     routes: tuple[Route, ...] = ()
     pages: tuple[Page, ...] = ()  # dashboard pages (HTML), templates named "<name>/<file>.html"
+    panels: tuple[Panel, ...] = ()  # its parts of the today page, templates in the same folder
     templates: Path | None = None  # the folder those templates are in
     migrations: tuple[str, ...] = ()
     parts: tuple[PartFactory, ...] = ()
@@ -52,8 +53,12 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def check_composition(features: Sequence[Feature]) -> None:
-    """Names unique, never the kernel's, and every feature's requirements present."""
+    """Names unique, never the kernel's, and every feature's requirements present; panel
+    names unique (each is an element id on the today page)."""
     names = [f.name for f in features]
+    panels = [p.name for f in features for p in f.panels]
+    if twice := sorted({p for p in panels if panels.count(p) > 1}):
+        raise ValueError(f"panel name {twice[0]!r} is taken")
     for f in features:
         if f.name == "kernel" or names.count(f.name) > 1:
             raise ValueError(f"feature name {f.name!r} is taken")
