@@ -37,6 +37,7 @@ FEATURE = Feature(
     routes=ROUTES,
     pages=PAGES,
     templates=Path(__file__).parent / "templates",
+    static=Path(__file__).parent / "static",  # the QR scanner and its vendored decoder
     migrations=MIGRATIONS,
     operations=(Operation(name=desk.OP, handler=desk.answer_check,
                           summary="a host asks the home about a pass: standing and visa days this month"),),

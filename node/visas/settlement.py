@@ -99,10 +99,12 @@ def chart(series: list[dict[str, Any]], months: list[str], *, title: str, label_
     bar, gap, group_gap, height, top, left = 10, 2, 14, 120, 24, 36
     groups = [(s["space"], m, *s["counts"].get(m, (0, 0))) for s in series for m in months]
     peak = max([1, *(max(i, o) for _, _, i, o in groups)])
-    width = left + max(1, len(groups)) * (2 * bar + gap + group_gap) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height + top + 48}"'
-             f' width="{width}" height="{height + top + 48}"><title>{escape(title)}</title>',
-             f'<text x="{left}" y="14" font-size="11">{escape(title)}</text>',
+    # Wide enough for the title and legend even with one partner.
+    width = max(480, left + max(1, len(groups)) * (2 * bar + gap + group_gap) + 10)
+    full = height + top + 62
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {full}"'
+             f' width="{width}" height="{full}"><title>{escape(title)}</title>',
+             f'<text x="{left}" y="14" font-size="12">{escape(title)}</text>',
              f'<line x1="{left}" y1="{top + height}" x2="{width - 6}" y2="{top + height}" stroke="#888"/>',
              f'<text x="{left - 4}" y="{top + 8}" font-size="9" text-anchor="end">{peak}</text>',
              f'<text x="{left - 4}" y="{top + height}" font-size="9" text-anchor="end">0</text>']
@@ -118,7 +120,7 @@ def chart(series: list[dict[str, Any]], months: list[str], *, title: str, label_
                      f' text-anchor="middle">{month[2:]}</text>')
         x += group_gap
     parts.append(f'<rect x="{left}" y="{top + height + 30}" width="10" height="8" fill="#1f5f8b"/>'
-                 f'<text x="{left + 14}" y="{top + height + 38}" font-size="9">{escape(label_in)}</text>'
-                 f'<rect x="{left + 90}" y="{top + height + 30}" width="10" height="8" fill="#8fc1e3"/>'
-                 f'<text x="{left + 104}" y="{top + height + 38}" font-size="9">{escape(label_out)}</text></svg>')
+                 f'<text x="{left + 14}" y="{top + height + 38}" font-size="10">{escape(label_in)}</text>'
+                 f'<rect x="{left}" y="{top + height + 44}" width="10" height="8" fill="#8fc1e3"/>'
+                 f'<text x="{left + 14}" y="{top + height + 52}" font-size="10">{escape(label_out)}</text></svg>')
     return "".join(parts)

@@ -190,8 +190,9 @@ async def _language(request: web.Request) -> web.StreamResponse:
 
 
 def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: dict[str, Path],
-          panels: Sequence[Panel] = ()) -> None:
-    """The shell and the features' pages and panels on `app` (templates: feature name → its folder)."""
+          panels: Sequence[Panel] = (), static: dict[str, Path] | None = None) -> None:
+    """The shell and the features' pages and panels on `app` (templates: feature name → its
+    folder), and each feature's static files at /static/<feature>/."""
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(HERE / "templates"),
         jinja2.PrefixLoader({name: jinja2.FileSystemLoader(path) for name, path in templates.items()}),
@@ -208,6 +209,8 @@ def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: 
     app.router.add_post("/signin", _signin)
     app.router.add_post("/signout", _signout)
     app.router.add_get("/lang/{lang}", _language)
+    for name, folder in (static or {}).items():  # before the shell's own: the longer prefix first
+        app.router.add_static(f"/static/{name}/", folder, append_version=False)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     app[STOPPING] = asyncio.Event()
 
