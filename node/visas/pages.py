@@ -17,11 +17,11 @@ from node.members import rules as members
 from node.members.rules import secret_of
 from node.visas import books, desk, passes, settlement
 from node.web.i18n import N_, Translator
-from node.web.page import Page, PageResult
+from node.web.page import Page, PageResult, Panel
 from node.web.shell import translator
 from schemas.visa import PassInput
 
-__all__ = ["PAGES", "REFUSALS"]
+__all__ = ["PAGES", "PANEL", "REFUSALS"]
 
 # What each refusal says to the operator, in the chosen language (the API's message is English).
 REFUSALS: Final = {
@@ -168,6 +168,18 @@ async def pass_png(node: Context, request: web.Request) -> PageResult:
     return web.Response(body=base64.b64decode(passes.qr(p["text"])["png"]), content_type="image/png", headers={
         "Content-Disposition": f'attachment; filename="visa-pass-{p["id"]}.png"'})
 
+
+async def visitors_panel(node: Context, request: web.Request) -> dict[str, Any]:
+    """The today page's panel: visa visitors here now, and how many visits this month."""
+    t = translator(request)
+    month = _month(request, t)
+    here = [_when(t, v) for v in await books.here_now(node.store, node.space)]
+    hosted = int(await node.store.scalar("SELECT count(*) FROM visits WHERE host = ? AND month = ?",
+                                         (node.space, month)) or 0)
+    return {"here": here, "hosted": hosted}
+
+
+PANEL: Final = Panel(name="visitors", template="visas/panel_visitors.html", load=visitors_panel, order=20)
 
 MEMBER: Final = "/members/{id:[A-Za-z0-9._:-]+}/passes"
 PASS: Final = "{pass:[0-9a-f]+}"

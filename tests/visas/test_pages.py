@@ -140,6 +140,10 @@ async def test_operators_issue_revoke_check_in_by_paste_and_camera_and_settle(
             await expect(front.locator("#here-now tbody tr")).to_have_count(2)
             await expect(front.locator("#here-now")).to_contain_text("a member who does not share their name")
 
+            await front.goto(sapporo.url + "/")  # the today page's panel shows them too
+            await expect(front.locator("#panel-visitors li")).to_have_count(2)
+            await expect(front.locator("#panel-visitors")).to_contain_text(MEMBER["name"])
+            await front.goto(sapporo.url + "/visits")
             for _ in range(2):
                 await front.locator("#here-now tbody tr").first.get_by_role("button", name="Check out").click()
             await expect(front.locator("#here-now")).to_have_count(0)
