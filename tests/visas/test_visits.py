@@ -9,13 +9,25 @@ Nothing of the member that they did not agree to share is ever on the bus.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import cwt
 import pytest
+
+from node.federation.base45 import b45decode
+from node.federation.signed_token import key_id
 
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space
 from tests.visas.conftest import MEMBER, Wiretap, member_with_pass, set_policy
+
+
+def visit_member(claims: dict[Any, Any]) -> str:
+    """The member's federation id: pseudonymous, "m-" and 24 hex digits."""
+    sub = str(claims[2])
+    assert sub.startswith("m-") and len(sub) == 26
+    return sub
 
 
 async def visits(space: Space, **query: str) -> list[dict[str, Any]]:
@@ -31,6 +43,12 @@ async def test_a_kobe_member_checks_in_at_sapporo_and_out_and_both_books_agree(
     member_id, p = await member_with_pass(kobe)
     assert p["text"].startswith("HV1:") and p["svg"].startswith("<svg") and p["qr_version"] <= 10
     assert p["name_in_pass"] is False  # the member does not share their name
+    # The cwt package verifies the node's pass under kobe's key as the directory holds it.
+    key = base64.b64decode((await sapporo.get("/api/spaces/kobe"))["sign_key"])
+    claims = cwt.decode(b45decode(p["text"][4:]), keys=[cwt.COSEKey.new({1: 1, 2: key_id(key), 3: -8, -1: 6, -2: key})])
+    assert (claims[1], claims[2], claims[7].hex(), claims["idx"]) == ("kobe", visit_member(claims), p["id"],
+                                                                      p["status_index"])
+    assert "name" not in claims
 
     visit = await sapporo.post("/api/visits", {"pass": p["text"]})
     assert (visit["host"], visit["home"], visit["verified"], visit["display_name"]) == ("sapporo", "kobe", True, "")
