@@ -18,7 +18,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from tests.eventually import eventually
 from tests.spaces import Space, spaces_for
 from tests.visas.conftest import MEMBER, known
-from tests.web.browser import CHROMIUM, FLAGS, LAPTOP
+from tests.web.browser import CHROMIUM, FLAGS, LAPTOP, PHONE
 from node.bus.embedded import EmbeddedNats
 
 
@@ -174,6 +174,15 @@ async def test_operators_issue_revoke_check_in_by_paste_and_camera_and_settle(
             await expect(desk.locator("#books-sent tbody tr")).to_have_count(2, timeout=30_000)
             await desk.screenshot(path=str(tmp_path / "kobe-visits.png"), full_page=True)
             await front.screenshot(path=str(tmp_path / "sapporo-settlement.png"), full_page=True)
+
+            # At a phone's width nothing is wider than the window (the chart scrolls in its box).
+            for page, url in ((front, sapporo.url + "/settlement"), (front, sapporo.url + "/visits"),
+                              (desk, kobe.url + "/visits"), (desk, kobe.url + f"/members/{hanako['id']}/passes")):
+                await page.set_viewport_size(PHONE)
+                await page.goto(url)
+                wide = await page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= PHONE["width"], f"{url} overflows at {PHONE['width']}px: {wide}px"
+                await page.screenshot(path=str(tmp_path / f"phone-{url.rsplit('/', 1)[-1]}.png"), full_page=True)
         finally:
             await browser.close()
     assert csp == []
