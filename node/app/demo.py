@@ -26,10 +26,12 @@ from node.events import rsvps
 from node.events import rules as events
 from node.federation.outbox import new_id
 from node.members import rules as members
+from node.visas import desk, passes
 from node.notes import rules as notes
 from schemas.event import EventInput, PlaceInput, RsvpInput
 from schemas.member import MemberInput
 from schemas.note import NoteInput
+from schemas.visa import PassInput
 from schemas.space import ProfileEdit, VisaPolicyInput
 
 __all__ = ["run_demo", "SPACES"]
@@ -87,6 +89,7 @@ async def run_demo(base: Path, base_port: int = 8701) -> None:
                 nodes.append(await stack.enter_async_context(Node(base / space, cfg)))
             await _seed(nodes)
             await _seed_events(nodes)
+            await _seed_visas(nodes)
             print("\nhitode demo is running — ヒトデのデモが動いています:")
             for node in nodes:
                 print(f"  {node.space:<9} dashboard {node.http_url}/   calendar: {node.http_url}/calendar.ics"
@@ -137,6 +140,22 @@ async def _seed_events(nodes: list[Node]) -> None:
         if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'event' AND record_id = ?", (hack,)):
             await rsvps.request(kobe.store, kobe.ident, members.secret_of(kobe.data_dir), hack,
                                 RsvpInput(member=hanako["id"]))
+            break
+        await asyncio.sleep(0.1)
+
+
+async def _seed_visas(nodes: list[Node]) -> None:
+    """A visa pass for kobe's first member, and that member checked in at sapporo."""
+    kobe, sapporo, _ = nodes
+    if await kobe.store.scalar("SELECT 1 FROM visa_passes LIMIT 1"):
+        return
+    first = await kobe.store.scalar("SELECT id FROM members ORDER BY created_at LIMIT 1")
+    if first is None:
+        return
+    issued = await passes.issue(kobe.store, kobe.ident, members.secret_of(kobe.data_dir), str(first), PassInput())
+    for _ in range(100):  # sapporo must hold kobe's key (and kobe's status list) to verify the pass
+        if await sapporo.store.scalar("SELECT 1 FROM records WHERE kind = 'visa_status' AND author = 'kobe'"):
+            await desk.check_in(sapporo, issued["text"])
             break
         await asyncio.sleep(0.1)
 
