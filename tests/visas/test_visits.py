@@ -86,7 +86,7 @@ async def test_a_kobe_member_checks_in_at_sapporo_and_out_and_both_books_agree(
         return [s for s in got if s["space"] == "sapporo" and s["total"] == 1]
 
     assert await eventually(honoured, timeout=30)
-    assert wiretap.leaks(MEMBER["name"], MEMBER["email"], member_id) == []
+    assert wiretap.leaks(MEMBER["name"], MEMBER["email"], member_id, *MEMBER["skills"]) == []
 
 
 async def test_sapporo_admits_a_kobe_visitor_while_kobe_is_down_and_kobe_books_it_once_when_back(
