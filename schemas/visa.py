@@ -18,7 +18,8 @@ from schemas.ids import RecordId, SpaceId
 from schemas.text import LINE
 from schemas.time import AwareDateTime
 
-__all__ = ["VisaStatus", "Visit", "VisitAck", "VisaHonoured", "VisaCheck", "VisaStanding", "PassInput",
+__all__ = ["VisaStatus", "Visit", "VisitAck", "VisaHonoured", "VisaCheck", "VisaStanding", "BooksAsk", "BooksAnswer",
+           "PassInput",
            "CheckInInput", "Month", "Flag", "Standing"]
 
 Month = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
@@ -108,6 +109,19 @@ class VisaStanding(msgspec.Struct, frozen=True, kw_only=True):
 
     standing: Standing
     days_used: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class BooksAsk(msgspec.Struct, frozen=True, kw_only=True):
+    """rpc `visa_books`, between two spaces settling a month: "your visits with me"."""
+
+    month: Month
+
+
+class BooksAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """The visits between the caller and the callee that month, as the callee's books hold
+    them: visit id -> version. Both are parties to every one of them."""
+
+    visits: Annotated[dict[RecordId, Annotated[int, msgspec.Meta(ge=1)]], msgspec.Meta(max_length=100_000)]
 
 
 class PassInput(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

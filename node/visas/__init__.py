@@ -41,5 +41,7 @@ FEATURE = Feature(
     static=Path(__file__).parent / "static",  # the QR scanner and its vendored decoder
     migrations=MIGRATIONS,
     operations=(Operation(name=desk.OP, handler=desk.answer_check,
-                          summary="a host asks the home about a pass: standing and visa days this month"),),
+                          summary="a host asks the home about a pass: standing and visa days this month"),
+                Operation(name=desk.BOOKS_OP, handler=desk.answer_books,
+                          summary="a partner asks for our side of a month's visits with it, to compare books")),
 )

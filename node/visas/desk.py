@@ -9,7 +9,7 @@ but a line for the operator, with the code the API answers with.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -20,13 +20,14 @@ from node.federation.outbox import new_id
 from node.federation.rpc import call
 from node.federation.signed_token import read
 from node.store import Tx
-from node.visas import books, checkin, passes
+from node.visas import books, checkin, passes, settlement
 from schemas.space import VisaPolicy
-from schemas.visa import VisaCheck, VisaStanding, Visit
+from schemas.visa import BooksAnswer, BooksAsk, VisaCheck, VisaStanding, Visit
 
-__all__ = ["OP", "check_in", "check_out", "answer_check", "policy_of"]
+__all__ = ["OP", "BOOKS_OP", "check_in", "check_out", "answer_check", "answer_books", "cross_check", "policy_of"]
 
 OP: Final = "visa"
+BOOKS_OP: Final = "visa_books"
 ASK_TIMEOUT: Final = 2.0  # seconds: a person is waiting at the desk
 
 
@@ -88,3 +89,23 @@ async def answer_check(ctx: Context, caller: str, body: bytes) -> VisaStanding:
         lambda tx: passes.standing(tx, ctx.space, req.pass_id, req.member, req.month), durable=False)
     return VisaStanding(standing=standing, days_used=days)
 
+
+
+async def answer_books(ctx: Context, caller: str, body: bytes) -> BooksAnswer:
+    """rpc `visa_books`: our side of the month's visits with the caller, to compare."""
+    ask = msgspec.msgpack.decode(body, type=BooksAsk)
+    return BooksAnswer(visits=await settlement.books_with(ctx.store, ctx.space, caller, ask.month))
+
+
+async def cross_check(ctx: Context, result: dict[str, Any]) -> dict[str, Any]:
+    """The month's settlement with each partner's own books beside ours (asked now)."""
+    month = result["month"]
+    for p in result["partners"]:
+        mine = await settlement.books_with(ctx.store, ctx.space, p["space"], month)
+        try:
+            theirs = await call(ctx.bus, ctx.store, ctx.ident, p["space"], BOOKS_OP, BooksAsk(month=month),
+                                BooksAnswer, timeout=ASK_TIMEOUT)
+        except Rejected:
+            theirs = None
+        p["check"] = settlement.compare(mine, theirs.visits if theirs is not None else None)
+    return result

@@ -99,7 +99,7 @@ async def check_out(node: Context, request: web.Request) -> PageResult:
 async def settlement_page(node: Context, request: web.Request) -> PageResult:
     t = translator(request)
     month = _month(request, t)
-    result = await settlement.settle(node.store, node.space, month)
+    result = await desk.cross_check(node, await settlement.settle(node.store, node.space, month))
     months = settlement.months_back(month, 6)
     series: dict[str, dict[str, tuple[int, int]]] = {}
     for m in months:

@@ -36,6 +36,8 @@ class VisitsQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 class SettlementQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     month: Month | None = None
+    # Ask each partner now for its side and show both books' differences (JSON only).
+    check: Literal["true", "false"] = "false"
 
 
 class HonouredQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -107,6 +109,8 @@ def wants_csv(request: web.Request) -> bool:
 async def get_settlement(node: Context, request: web.Request) -> web.Response:
     q = decode_query(request, SettlementQuery)
     result = await settlement.settle(node.store, node.space, q.month or this_month(node))
+    if q.check == "true" and not wants_csv(request):
+        result = await desk.cross_check(node, result)
     if wants_csv(request):
         return web.Response(text=settlement.to_csv(result), content_type=CSV, charset="utf-8", headers={
             "Content-Disposition": f'attachment; filename="settlement-{node.space}-{result["month"]}.csv"'})
@@ -146,7 +150,8 @@ ROUTES: Final = (
           summary="Recent refused check-ins, for the operator"),
     Route(method="GET", path="/api/settlement", handler=get_settlement, private=True, query=SettlementQuery,
           also_produces=(CSV,),
-          summary="Visits and visa days in and out per partner space for a month (JSON, or CSV by Accept)"),
+          summary="Visits and visa days in and out per partner space for a month (JSON, or CSV by Accept);"
+                  " check=true asks each partner for its books and lists the visits where they differ"),
     Route(method="GET", path="/api/visas/honoured", handler=get_honoured, query=HonouredQuery,
           summary="Per space, the visa visits it says it hosted in recent months (counts only)"),
 )

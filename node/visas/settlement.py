@@ -21,7 +21,7 @@ import msgspec
 from node.store import Store
 from schemas.visa import VisaHonoured
 
-__all__ = ["month_of", "settle", "to_csv", "months_back", "chart", "honoured"]
+__all__ = ["month_of", "settle", "to_csv", "months_back", "chart", "honoured", "books_with", "compare"]
 
 CSV_FIELDS: Final = ("month", "partner", "visits_in", "days_in", "visits_out", "days_out", "unconfirmed", "flagged")
 
@@ -65,6 +65,29 @@ async def settle(store: Store, me: str, month: str) -> dict[str, Any]:
         "total": {k: sum(p[k] for p in listed) for k in ("visits_in", "days_in", "visits_out", "days_out")},
         "agreed": all(not p["unconfirmed"] for p in listed),
     }
+
+
+async def books_with(store: Store, me: str, partner: str, month: str) -> dict[str, int]:
+    """Visit id -> version of the visits between `me` and `partner` in `month`, either way."""
+    rows = await store.all(
+        "SELECT id, version FROM visits WHERE month = ? AND ((host = ? AND home = ?) OR (host = ? AND home = ?))",
+        (month, me, partner, partner, me))
+    return {r["id"]: int(r["version"]) for r in rows}
+
+
+def compare(mine: dict[str, int], theirs: dict[str, int] | None) -> dict[str, Any]:
+    """Both books side by side: the visits only one side holds, and those at another version.
+    `theirs` None: the partner could not be asked now."""
+    if theirs is None:
+        return {"reachable": False, "agreed": None, "only_here": [], "only_there": [], "other_version": []}
+    out = {
+        "reachable": True,
+        "only_here": sorted(set(mine) - set(theirs)),
+        "only_there": sorted(set(theirs) - set(mine)),
+        "other_version": sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k]),
+    }
+    out["agreed"] = not (out["only_here"] or out["only_there"] or out["other_version"])
+    return out
 
 
 def to_csv(result: dict[str, Any]) -> str:

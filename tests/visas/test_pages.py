@@ -161,6 +161,7 @@ async def test_operators_issue_revoke_check_in_by_paste_and_camera_and_settle(
             await expect(row.locator("td").nth(0)).to_have_text("kobe")
             await expect(row.locator("td").nth(1)).to_have_text("2")
             await expect(row.locator("td").nth(5)).to_contain_text("agreed")
+            await expect(row.locator("td").nth(5)).to_contain_text("Their books show the same visits.")
             month = (await sapporo.get("/api/settlement"))["month"]
             bars = front.locator(".chart-wrap svg rect title")
             await expect(bars.filter(has_text=f"kobe {month}: in (visitors hosted here) 2")).to_have_count(1)

@@ -87,3 +87,12 @@ def test_the_chart_escapes_what_it_shows() -> None:
                            title="<in & out>", label_in="in", label_out="out")
     assert svg.startswith("<svg") and "&lt;in &amp; out&gt;" in svg and "<in & out>" not in svg
     assert "kobe 2026-11: in 3" in svg and "kobe 2026-11: out 1" in svg
+
+
+def test_two_books_compared_show_what_only_one_side_holds_and_what_differs() -> None:
+    mine = {"v1": 2, "v2": 1, "v3": 1}
+    theirs = {"v1": 1, "v3": 1, "v4": 1}
+    assert settlement.compare(mine, theirs) == {"reachable": True, "agreed": False, "only_here": ["v2"],
+                                                "only_there": ["v4"], "other_version": ["v1"]}
+    assert settlement.compare(mine, dict(mine))["agreed"] is True
+    assert settlement.compare(mine, None)["reachable"] is False

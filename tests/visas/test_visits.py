@@ -80,6 +80,12 @@ async def test_a_kobe_member_checks_in_at_sapporo_and_out_and_both_books_agree(
     assert there["partners"][0]["space"] == "sapporo"
     assert (there["partners"][0]["visits_out"], there["partners"][0]["days_out"]) == (1, 1)
     assert here["agreed"] is True
+    # Each side asks the other for its books now: the same visits at the same versions.
+    for a, b in ((sapporo, "kobe"), (kobe, "sapporo")):
+        checked = (await a.get(f"/api/settlement?month={month}&check=true"))["partners"][0]
+        assert checked["space"] == b
+        assert checked["check"] == {"reachable": True, "agreed": True, "only_here": [], "only_there": [],
+                                    "other_version": []}
 
     async def honoured() -> list[dict[str, Any]]:
         got = (await kobe.get("/api/visas/honoured", auth=False))["spaces"]
@@ -104,6 +110,9 @@ async def test_sapporo_admits_a_kobe_visitor_while_kobe_is_down_and_kobe_books_i
     visit = await sapporo.post("/api/visits", {"pass": p["text"]})
     assert visit["verified"] is False
     await sapporo.post(f"/api/visits/{visit['id']}/checkout", {})
+    month = visit["day"][:7]
+    down = (await sapporo.get(f"/api/settlement?month={month}&check=true"))["partners"][0]
+    assert (down["unconfirmed"], down["check"]["reachable"]) == ([visit["id"]], False)
     await kobe.start()
 
     async def flagged_at_kobe() -> list[dict[str, Any]]:
@@ -120,8 +129,14 @@ async def test_sapporo_admits_a_kobe_visitor_while_kobe_is_down_and_kobe_books_i
     hosted = await eventually(flagged_at_sapporo, timeout=60)
     assert hosted["flags"] == ["overrun"]
     assert len([v for v in await visits(kobe) if v["id"] == visit["id"]]) == 1  # exactly once
-    settled = await sapporo.get(f"/api/settlement?month={visit['day'][:7]}")
+    settled = await sapporo.get(f"/api/settlement?month={month}&check=true")
     assert settled["partners"][0]["flagged"] == [visit["id"]]
+
+    async def books_agree() -> bool:
+        got = (await sapporo.get(f"/api/settlement?month={month}&check=true"))["partners"][0]["check"]
+        return bool(got["agreed"])
+
+    await eventually(books_agree, timeout=60)
     # The name travelled (the member shares it); the e-mail never did.
     assert wiretap.leaks(MEMBER["email"], member_id) == []
 
