@@ -8,11 +8,12 @@ import datetime as dt
 import io
 import zlib
 
+import msgspec
 import pytest
 
 from node.visas import settlement, status
 from node.visas.checkin import HomeUnreachable, NotInStanding, QuotaExceeded, decide
-from schemas.space import VisaPolicy
+from schemas.space import SpaceProfile, VisaPolicy
 from schemas.visa import VisaStanding, VisaStatus
 
 ADMIT = VisaPolicy(free_days_per_month=2, when_home_unreachable="admit")
@@ -96,3 +97,11 @@ def test_two_books_compared_show_what_only_one_side_holds_and_what_differs() -> 
                                                 "only_there": ["v4"], "other_version": ["v1"]}
     assert settlement.compare(mine, dict(mine))["agreed"] is True
     assert settlement.compare(mine, None)["reachable"] is False
+
+
+def test_a_profile_from_before_the_visa_check_in_reads_with_the_new_policy_defaults() -> None:
+    """An older peer's space record has no notice or unreachable rule: it still decodes."""
+    old = {"type": "space", "id": "kobe", "name": "Kobe", "sign_key": b"k" * 32, "box_key": b"b" * 32,
+           "visa_policy": {"accepts_visas": True, "accepts_from": [], "free_days_per_month": 3}}
+    got = msgspec.msgpack.decode(msgspec.msgpack.encode(old), type=SpaceProfile)
+    assert got.visa_policy == VisaPolicy(free_days_per_month=3, notice_hours=0, when_home_unreachable="admit")

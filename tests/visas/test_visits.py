@@ -10,8 +10,11 @@ Nothing of the member that they did not agree to share is ever on the bus.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from typing import Any
 
+import aiohttp
 import cwt
 import pytest
 
@@ -30,9 +33,9 @@ def visit_member(claims: dict[Any, Any]) -> str:
     return sub
 
 
-async def visits(space: Space, **query: str) -> list[dict[str, Any]]:
+async def visits(node: Space, **query: str) -> list[dict[str, Any]]:
     q = "&".join(f"{k}={v}" for k, v in query.items())
-    got: list[dict[str, Any]] = (await space.get(f"/api/visits?{q}"))["visits"]
+    got: list[dict[str, Any]] = (await node.get(f"/api/visits?{q}"))["visits"]
     return got
 
 
@@ -80,6 +83,14 @@ async def test_a_kobe_member_checks_in_at_sapporo_and_out_and_both_books_agree(
     assert there["partners"][0]["space"] == "sapporo"
     assert (there["partners"][0]["visits_out"], there["partners"][0]["days_out"]) == (1, 1)
     assert here["agreed"] is True
+    assert [v["id"] for v in await visits(kobe, space="sapporo", month=month)] == [visit["id"]]
+    assert await visits(kobe, space="hakodate") == [] and await visits(kobe, direction="hosted") == []
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{sapporo.url}/api/settlement?month={month}",
+                            headers={"Authorization": f"Bearer {sapporo.token}", "Accept": "text/csv"}) as r:
+            assert r.status == 200 and r.content_type == "text/csv"
+            rows = list(csv.DictReader(io.StringIO(await r.text())))
+    assert [(r["partner"], r["visits_in"], r["days_in"], r["visits_out"]) for r in rows] == [("kobe", "1", "1", "0")]
     # Each side asks the other for its books now: the same visits at the same versions.
     for a, b in ((sapporo, "kobe"), (kobe, "sapporo")):
         checked = (await a.get(f"/api/settlement?month={month}&check=true"))["partners"][0]
