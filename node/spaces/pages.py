@@ -14,7 +14,7 @@ from node.spaces.map import draw
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
 from node.web.payload import clean
-from node.web.shell import translator
+from node.web.shell import panels, translator
 from schemas.space import ProfileEdit
 
 __all__ = ["PAGES"]
@@ -51,7 +51,8 @@ async def federation(node: Context, request: web.Request) -> PageResult:
         s["language_names"] = _languages(s.get("languages", []), t)
     located = [s for s in spaces if s.get("latitude") is not None and s.get("longitude") is not None]
     return {"spaces": spaces, "online": sum(1 for s in spaces if s["online"]),
-            "map": draw(located, lambda s: str(s["display_name"])), "unlocated": len(spaces) - len(located)}
+            "map": draw(located, lambda s: str(s["display_name"])), "unlocated": len(spaces) - len(located),
+            "panels": await panels(node, request, page="/federation")}
 
 
 def _error(t: Translator, field: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from node.feature import Feature, Operation
 from node.federation.kinds import Kind
 from node.visas import books, desk, status
-from node.visas.pages import PAGES, PANEL
+from node.visas.pages import HONOURED, PAGES, PANEL
 from node.visas.passes import MIGRATIONS
 from node.visas.routes import ROUTES
 from schemas.visa import VisaHonoured, VisaStatus, Visit, VisitAck
@@ -36,7 +36,7 @@ FEATURE = Feature(
     ),
     routes=ROUTES,
     pages=PAGES,
-    panels=(PANEL,),
+    panels=(PANEL, HONOURED),
     templates=Path(__file__).parent / "templates",
     static=Path(__file__).parent / "static",  # the QR scanner and its vendored decoder
     migrations=MIGRATIONS,

@@ -21,7 +21,7 @@ from node.web.page import Page, PageResult, Panel
 from node.web.shell import translator
 from schemas.visa import PassInput
 
-__all__ = ["PAGES", "PANEL", "REFUSALS"]
+__all__ = ["PAGES", "PANEL", "HONOURED", "REFUSALS"]
 
 # What each refusal says to the operator, in the chosen language (the API's message is English).
 REFUSALS: Final = {
@@ -109,9 +109,7 @@ async def settlement_page(node: Context, request: web.Request) -> PageResult:
                            title=t.gettext("Visits in and out per partner space, last six months"),
                            label_in=t.gettext("in (visitors hosted here)"),
                            label_out=t.gettext("out (our members elsewhere)"))
-    honoured = await settlement.honoured(node.store, settlement.months_back(month, 3))
-    return {"month": month, "result": result, "chart": Markup(svg), "honoured": honoured,
-            "previous": settlement.months_back(month, 2)[0]}
+    return {"month": month, "result": result, "chart": Markup(svg), "previous": settlement.months_back(month, 2)[0]}
 
 
 async def settlement_csv(node: Context, request: web.Request) -> PageResult:
@@ -180,6 +178,16 @@ async def visitors_panel(node: Context, request: web.Request) -> dict[str, Any]:
 
 
 PANEL: Final = Panel(name="visitors", template="visas/panel_visitors.html", load=visitors_panel, order=20)
+
+
+async def honoured_panel(node: Context, request: web.Request) -> dict[str, Any]:
+    """The directory's panel: per space, the visa visits it published it hosted lately."""
+    months = settlement.months_back(_month(request, translator(request)), 3)
+    return {"honoured": await settlement.honoured(node.store, months), "months": months}
+
+
+HONOURED: Final = Panel(name="honoured", template="visas/panel_honoured.html", load=honoured_panel,
+                        page="/federation")
 
 MEMBER: Final = "/members/{id:[A-Za-z0-9._:-]+}/passes"
 PASS: Final = "{pass:[0-9a-f]+}"

@@ -121,10 +121,11 @@ def render(request: web.Request, template: str, variables: dict[str, Any], statu
     return response
 
 
-async def panels(ctx: Context, request: web.Request) -> list[Markup]:
-    """Every feature's panel rendered for this request, in order (the today page's)."""
+async def panels(ctx: Context, request: web.Request, page: str = "/") -> list[Markup]:
+    """Every feature's panel for `page` rendered for this request, in order (by default
+    the today page's)."""
     out = []
-    for panel in request.app[PANELS]:
+    for panel in (p for p in request.app[PANELS] if p.page == page):
         try:
             variables = {**_shell(request), **await panel.load(ctx, request), "panel_id": f"panel-{panel.name}"}
             html = aiohttp_jinja2.render_string(panel.template, request, variables)

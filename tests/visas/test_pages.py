@@ -170,6 +170,18 @@ async def test_operators_issue_revoke_check_in_by_paste_and_camera_and_settle(
             rows = list(csv.DictReader(io.StringIO((await (await dl.value).path()).read_text())))
             assert [(r["partner"], r["visits_in"], r["days_in"]) for r in rows] == [("kobe", "2", "2")]
 
+            # The directory shows, per space, the visas it says it honoured (a count only).
+            async def published() -> bool:
+                got = (await kobe.get("/api/visas/honoured", auth=False))["spaces"]
+                return any(s["space"] == "sapporo" and s["total"] == 2 for s in got)
+
+            await eventually(published, timeout=30)
+            await desk.goto(kobe.url + "/federation")
+            honoured = desk.locator("#panel-honoured tbody tr")
+            await expect(honoured).to_have_count(1)
+            await expect(honoured.locator("td").first).to_have_text("sapporo")
+            await expect(honoured.locator("td").last).to_have_text("2")
+
             # kobe's books show both visits, under its own members.
             await desk.goto(kobe.url + "/visits")
             await expect(desk.locator("#books-sent tbody tr")).to_have_count(2, timeout=30_000)
