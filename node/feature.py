@@ -48,6 +48,7 @@ class Feature(msgspec.Struct, frozen=True, kw_only=True):
     pages: tuple[Page, ...] = ()  # dashboard pages (HTML), templates named "<name>/<file>.html"
     panels: tuple[Panel, ...] = ()  # its parts of the today page, templates in the same folder
     templates: Path | None = None  # the folder those templates are in
+    static: Path | None = None  # its scripts and images, served at /static/<name>/ (the CSP allows 'self')
     migrations: tuple[str, ...] = ()
     parts: tuple[PartFactory, ...] = ()
     operations: tuple[Operation, ...] = ()

@@ -6,7 +6,7 @@ direct records), so a receiver learns them from a record the space itself signed
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -32,8 +32,13 @@ class VisaPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     accepts_visas: bool = True
-    accepts_from: Annotated[list[SpaceId], msgspec.Meta(max_length=200)] = []
+    accepts_from: Annotated[list[SpaceId], msgspec.Meta(max_length=200)] = []  # empty: from every space
     free_days_per_month: Annotated[int, msgspec.Meta(ge=0, le=31)] = 2
+    # Added with the visa check-in (issue 19); older profiles read with these defaults.
+    notice_hours: Annotated[int, msgspec.Meta(ge=0, le=720)] = 0  # advance notice wanted; 0: walk in
+    # When the visitor's home node cannot be asked: admit now and reconcile when it
+    # answers, or refuse until it can be asked.
+    when_home_unreachable: Literal["admit", "refuse"] = "admit"
 
 
 class VisaPolicyInput(VisaPolicy, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -17,7 +17,9 @@ NODE = ROOT / "node"
 KERNEL = ("store", "bus", "federation", "web")
 KERNEL_MODULES = ("errors", "config", "metrics", "supervisor", "context", "feature", "__main__")
 RULES = ("node/events/rules.py", "node/events/rsvps.py", "node/members/rules.py", "node/members/skills.py",
-         "node/notes/rules.py", "node/requests/rules.py", "node/requests/matching.py")
+         "node/notes/rules.py", "node/requests/rules.py", "node/requests/matching.py",
+         "node/visas/passes.py", "node/visas/status.py", "node/visas/checkin.py", "node/visas/books.py",
+         "node/visas/settlement.py")
 
 
 def _module(path: Path) -> str:

@@ -26,13 +26,15 @@ from node.events import rsvps
 from node.events import rules as events
 from node.federation.outbox import new_id
 from node.members import rules as members
-from node.requests import lifecycle as requests
 from node.notes import rules as notes
+from node.requests import lifecycle as requests
+from node.visas import desk, passes
 from schemas.event import EventInput, PlaceInput, RsvpInput
 from schemas.member import MemberInput
 from schemas.note import NoteInput
 from schemas.request import RequestInput
 from schemas.space import ProfileEdit, VisaPolicyInput
+from schemas.visa import PassInput
 
 __all__ = ["run_demo", "SPACES"]
 
@@ -90,6 +92,7 @@ async def run_demo(base: Path, base_port: int = 8701) -> None:
             await _seed(nodes)
             await _seed_events(nodes)
             await _seed_requests(nodes)
+            await _seed_visas(nodes)
             print("\nhitode demo is running — ヒトデのデモが動いています:")
             for node in nodes:
                 print(f"  {node.space:<9} dashboard {node.http_url}/   calendar: {node.http_url}/calendar.ics"
@@ -163,6 +166,20 @@ async def _seed_requests(nodes: list[Node]) -> None:
                                 region="函館", deadline=deadline, reward="barter")),
     ):
         await requests.post(node.store, node.ident, members.secret_of(node.data_dir), inp, node.config.space.tz)
+async def _seed_visas(nodes: list[Node]) -> None:
+    """A visa pass for kobe's first member, and that member checked in at sapporo."""
+    kobe, sapporo, _ = nodes
+    if await kobe.store.scalar("SELECT 1 FROM visa_passes LIMIT 1"):
+        return
+    first = await kobe.store.scalar("SELECT id FROM members ORDER BY created_at LIMIT 1")
+    if first is None:
+        return
+    issued = await passes.issue(kobe.store, kobe.ident, members.secret_of(kobe.data_dir), str(first), PassInput())
+    for _ in range(100):  # sapporo must hold kobe's key (and kobe's status list) to verify the pass
+        if await sapporo.store.scalar("SELECT 1 FROM records WHERE kind = 'visa_status' AND author = 'kobe'"):
+            await desk.check_in(sapporo, issued["text"])
+            break
+        await asyncio.sleep(0.1)
 
 
 async def _seed(nodes: list[Node]) -> None:

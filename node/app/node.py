@@ -189,8 +189,9 @@ class Node:
         routes = [*status.ROUTES, *(r for f in self.features for r in f.routes)]
         pages = [p for f in self.features for p in f.pages]
         templates = {f.name: f.templates for f in self.features if f.templates is not None}
+        static = {f.name: f.static for f in self.features if f.static is not None}
         panels = [p for f in self.features for p in f.panels]
-        app = make_app(self, routes, pages, templates, panels)
+        app = make_app(self, routes, pages, templates, panels, static)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)

@@ -38,7 +38,9 @@ ISS, SUB, EXP, IAT, CTI = 1, 2, 4, 6, 7
 LEEWAY: Final = dt.timedelta(minutes=5)  # clocks of the federation agree this well
 
 
-class TokenMalformed(BadInput):
+class TokenMalformed(Invalid):
+    """Well-formed text that is no token of this kind (a stray QR code, a cut-off paste)."""
+
     code = "token_malformed"
 
 

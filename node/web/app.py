@@ -79,14 +79,16 @@ async def forwarded_proto(
 
 
 def make_app(ctx: Context, routes: Sequence[Route], pages: Sequence[Page] = (),
-             templates: Mapping[str, Path] | None = None, panels: Sequence[Panel] = ()) -> web.Application:
-    """The API's routes, and the dashboard (pages and panels with their templates: feature → folder)."""
+             templates: Mapping[str, Path] | None = None, panels: Sequence[Panel] = (),
+             static: Mapping[str, Path] | None = None) -> web.Application:
+    """The API's routes, and the dashboard (pages and panels with their templates, and the
+    features' static files: feature → folder)."""
     behind = [forwarded_proto] if ctx.config.http.trusted_proxy else []
     app = web.Application(middlewares=[*behind, guard, errors], client_max_size=256 * 1024)
     app[OPENAPI] = document(routes)
     for route in routes:
         app.router.add_route(route.method, route.path, _bind(ctx, route))
-    mount(app, ctx, pages, dict(templates or {}), panels)
+    mount(app, ctx, pages, dict(templates or {}), panels, dict(static or {}))
     return app
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from node.web.route import ICS, JSON, TEXT, Route
+from node.web.route import CSV, ICS, JSON, PNG, SVG, TEXT, Route
 from schemas.asyncapi import clean_descriptions
 
 __all__ = ["document"]
@@ -39,6 +39,9 @@ _BODIES: dict[str, dict[str, Any]] = {
     JSON: {"schema": {"type": ["object", "array"]}},
     ICS: {"schema": {"type": "string"}},
     TEXT: {"schema": {"type": "string"}},
+    CSV: {"schema": {"type": "string"}},
+    SVG: {"schema": {"type": "string"}},
+    PNG: {"schema": {"type": "string", "contentMediaType": "image/png"}},
 }
 
 
@@ -58,7 +61,8 @@ def _response(route: Route, status: int) -> dict[str, Any]:
         return {"description": "Not Modified: the representation named by If-None-Match is current"}
     if status >= 400:
         return {"description": words, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    out: dict[str, Any] = {"description": words, "content": {route.produces: _BODIES[route.produces]}}
+    out: dict[str, Any] = {"description": words,
+                           "content": {t: _BODIES[t] for t in (route.produces, *route.also_produces)}}
     if route.cacheable or route.if_match:
         out["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "the representation's version"}}
     return out

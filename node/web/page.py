@@ -47,3 +47,4 @@ class Panel(msgspec.Struct, frozen=True, kw_only=True):
     template: str  # "<feature>/<name>.html", rendered with the shell's variables and the loader's
     load: PanelLoader
     order: int = 50  # place on the page, smallest first
+    page: str = "/"  # the page that shows it: the today page, or another that places panels (/federation)

@@ -12,12 +12,15 @@ from aiohttp import web
 
 from node.context import Context
 
-__all__ = ["Route", "Handler", "JSON", "ICS", "TEXT"]
+__all__ = ["Route", "Handler", "JSON", "ICS", "TEXT", "CSV", "PNG", "SVG"]
 
 Handler = Callable[[Context, web.Request], Awaitable[web.StreamResponse]]
 JSON: Final = "application/json"
 ICS: Final = "text/calendar"
 TEXT: Final = "text/plain"
+CSV: Final = "text/csv"
+PNG: Final = "image/png"
+SVG: Final = "image/svg+xml"
 # `{name}` or `{name:regex}` (aiohttp's syntax; the regex holds no braces)
 _PARAM: Final = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
 
@@ -32,6 +35,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     query: type[msgspec.Struct] | None = None  # the query parameters it reads (others are ignored)
     status: int = 200  # the success status
     produces: str = JSON
+    also_produces: tuple[str, ...] = ()  # other representations, chosen by the Accept header
     errors: tuple[int, ...] = ()  # what the handler itself may answer besides the edge's own
     if_match: bool = False  # honours If-Match (412 on a stale version)
     example: dict[str, Any] | None = None  # a request body, for the document

@@ -121,10 +121,11 @@ def render(request: web.Request, template: str, variables: dict[str, Any], statu
     return response
 
 
-async def panels(ctx: Context, request: web.Request) -> list[Markup]:
-    """Every feature's panel rendered for this request, in order (the today page's)."""
+async def panels(ctx: Context, request: web.Request, page: str = "/") -> list[Markup]:
+    """Every feature's panel for `page` rendered for this request, in order (by default
+    the today page's)."""
     out = []
-    for panel in request.app[PANELS]:
+    for panel in (p for p in request.app[PANELS] if p.page == page):
         try:
             variables = {**_shell(request), **await panel.load(ctx, request), "panel_id": f"panel-{panel.name}"}
             html = aiohttp_jinja2.render_string(panel.template, request, variables)
@@ -190,8 +191,9 @@ async def _language(request: web.Request) -> web.StreamResponse:
 
 
 def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: dict[str, Path],
-          panels: Sequence[Panel] = ()) -> None:
-    """The shell and the features' pages and panels on `app` (templates: feature name → its folder)."""
+          panels: Sequence[Panel] = (), static: dict[str, Path] | None = None) -> None:
+    """The shell and the features' pages and panels on `app` (templates: feature name → its
+    folder), and each feature's static files at /static/<feature>/."""
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(HERE / "templates"),
         jinja2.PrefixLoader({name: jinja2.FileSystemLoader(path) for name, path in templates.items()}),
@@ -208,6 +210,8 @@ def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: 
     app.router.add_post("/signin", _signin)
     app.router.add_post("/signout", _signout)
     app.router.add_get("/lang/{lang}", _language)
+    for name, folder in (static or {}).items():  # before the shell's own: the longer prefix first
+        app.router.add_static(f"/static/{name}/", folder, append_version=False)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     app[STOPPING] = asyncio.Event()
 

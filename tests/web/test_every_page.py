@@ -105,7 +105,9 @@ def _shape(path: str) -> str:
 
 
 async def _links(page: Page, selector: str) -> list[str]:
-    hrefs: list[str] = await page.eval_on_selector_all(selector, "els => els.map(e => e.getAttribute('href'))")
+    # A link marked `download` (a CSV, a PNG) fetches a file, not a page.
+    hrefs: list[str] = await page.eval_on_selector_all(
+        selector, "els => els.filter(e => !e.hasAttribute('download')).map(e => e.getAttribute('href'))")
     return [h for h in hrefs if h and h.startswith("/") and not h.startswith("//") and not SKIP.search(urlsplit(h).path)]
 
 
