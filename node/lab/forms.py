@@ -23,17 +23,17 @@ __all__ = ["FIELDS", "field_errors", "report_input", "parse_numbers"]
 
 _REQUIRED: Final = N_("Required: not blank, at most 8000 characters, without control characters.")
 _LINE: Final = N_("One line of at most 200 characters, without control characters.")
-_LONG: Final = N_("At most 8000 characters, without control characters.")
+_LONG: Final = N_("Free text of at most 8000 characters, without control characters.")
 FIELDS: Final[dict[str, tuple[str, str]]] = {
-    "title": (N_("Title"), N_("Required: one line of at most 200 characters, not only spaces, without control characters.")),
+    "title": (N_("Heading"), N_("Required: one line of at most 200 characters, not only spaces, without control characters.")),
     "question": (N_("The question"), _LONG),
     "tags": (N_("Tags (separated by spaces)"), N_("Up to 20 words of at most 40 characters, without commas.")),
     "body": (N_("Your post"), _REQUIRED),
-    "member": (N_("Written by"), N_("Choose a member of this space, or the space itself.")),
+    "member": (N_("Written by"), N_("Choose who writes: a member of this space, or the space itself.")),
     "reply_to": (N_("Reply to"), N_("That post can no longer be answered: it was retracted, or it is itself a reply.")),
     "tried": (N_("What we tried"), _REQUIRED),
-    "where": (N_("Where"), _LINE),
-    "when": (N_("When"), _LINE),
+    "where": (N_("Where we tried it"), _LINE),
+    "when": (N_("When we tried it"), _LINE),
     "cost": (N_("What it cost"), _LINE),
     "happened": (N_("What happened"), _LONG),
     "numbers": (N_("Numbers (one a line: name = value unit)"),

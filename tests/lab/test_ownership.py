@@ -17,7 +17,7 @@ from schemas.lab import Post
 from tests.eventually import eventually
 from tests.forge import forge, inject
 from tests.lab.scene import discuss, lab
-from tests.spaces import HttpError, Space, converged, spaces_for
+from tests.spaces import HttpError, Space, spaces_for
 
 
 async def _refused(space: Space, method: str, path: str, body: object, status: int, field: str) -> None:

@@ -1,0 +1,95 @@
+"""The LAB's pages in a real browser (Debian's chromium, Playwright) against real nodes:
+kobe's operator reads in Japanese, sapporo's in English; both keep a theme open, post
+from their own space, and watch the other's post arrive without a reload."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from node.bus.embedded import EmbeddedNats
+from tests.eventually import eventually
+from tests.spaces import Space, spaces_for
+from tests.web.browser import LAPTOP, PHONE, chromium
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
+
+
+async def _open(browser: Browser, space: Space, locale: str, path: str) -> tuple[BrowserContext, Page, list[str]]:
+    context = await browser.new_context(locale=locale, viewport=LAPTOP)
+    page = await context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    await page.goto(space.url + "/signin?next=" + path)
+    await page.locator("#token").fill(space.token)
+    await page.locator("form[action='/signin'] button[type=submit]").click()
+    return context, page, violations
+
+
+async def _shots(page: Page, out: Path, name: str) -> None:
+    for label, size in (("390", PHONE), ("1280", LAPTOP)):
+        await page.set_viewport_size(size)
+        wide = await page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= size["width"], f"{name} overflows at {label}px: {wide}px"
+        await page.screenshot(path=str(out / f"{name}-{label}.png"), full_page=True)
+    await page.set_viewport_size(LAPTOP)
+
+
+async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_live_in_its_language(
+        tmp_path: Path, nats_server: EmbeddedNats, browser: Browser) -> None:
+    """kobe opens a theme from its LAB page (in Japanese); sapporo's operator (in English)
+    opens it too. kobe posts: sapporo's open page shows it live; sapporo replies: kobe's
+    open page shows the reply under kobe's post, live. An empty post is refused next to
+    its field, in the operator's language, and nothing is posted."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
+        await eventually(lambda: sapporo.get("/api/spaces/kobe"), timeout=30)
+        k_ctx, k, k_csp = await _open(browser, kobe, "ja-JP", "/lab")
+        await expect(k.locator("h1")).to_have_text("LAB")
+        await k.get_by_label("タイトル").fill("学生料金をどうする?")
+        await k.get_by_label("問い").fill("学生の利用を増やすには?")
+        await k.get_by_role("button", name="テーマを立てる").click()
+        await expect(k.locator("h1")).to_have_text("学生料金をどうする?")
+        theme = k.url.rsplit("/", 1)[1]
+        await eventually(lambda: sapporo.get(f"/api/lab/themes/{theme}"), timeout=30)
+
+        s_ctx, s, s_csp = await _open(browser, sapporo, "en-GB", f"/lab/themes/{theme}")
+        await expect(s.locator("h1")).to_have_text("学生料金をどうする?")
+        await expect(s.locator("#h-discussion")).to_have_text("Discussion")
+        await expect(k.locator("#h-discussion")).to_have_text("議論")
+        await s.evaluate("window.sameDocument = true")
+
+        await k.get_by_role("button", name="投稿する").click()  # empty: refused, in Japanese
+        await expect(k.locator("#e-body")).to_contain_text("必須です")
+        await expect(k.locator("p.error[role=alert]")).to_have_text("投稿されていません。下の印のついた項目を直してください。")
+        await k.get_by_label("投稿", exact=True).fill("神戸では平日昼の学生割を試しました。")
+        await k.get_by_role("button", name="投稿する").click()
+        await expect(k.locator("#lab-discussion")).to_contain_text("神戸では平日昼の学生割を試しました。")
+        await k.evaluate("window.sameDocument = true")
+
+        await expect(s.locator("#lab-discussion")).to_contain_text("神戸では平日昼の学生割を試しました。", timeout=30_000)
+        assert await s.evaluate("window.sameDocument === true"), "sapporo's page reloaded"
+        await expect(s.locator("article[data-space=kobe] .lab-author")).to_have_text("Kobe Coworking")
+
+        await s.locator("article[data-space=kobe]").get_by_role("link", name="Reply").click()
+        await expect(s.locator("#h-write")).to_have_text("Write a reply")
+        await s.get_by_label("Your post").fill("Sapporo does a student half-price day on Fridays.")
+        await s.get_by_role("button", name="Post").click()
+        await expect(s.locator(".lab-replies")).to_contain_text("Sapporo does a student half-price day on Fridays.")
+
+        await expect(k.locator(".lab-replies article[data-space=sapporo]")).to_contain_text(
+            "Sapporo does a student half-price day on Fridays.", timeout=30_000)
+        assert await k.evaluate("window.sameDocument === true"), "kobe's page reloaded"
+        await _shots(k, shots, "theme-ja")
+        await _shots(s, shots, "theme-en")
+        assert not k_csp and not s_csp, k_csp + s_csp
+        await k_ctx.close()
+        await s_ctx.close()
