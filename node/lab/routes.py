@@ -134,7 +134,7 @@ async def get_labels(node: Context, request: web.Request) -> web.Response:
 
 async def put_follow(node: Context, request: web.Request) -> web.Response:
     inp = await decode_body(request, FollowInput)
-    space = request.match_info["space"]
+    space = request.match_info["id"]
     await node.directory.space(space)  # 404 for a space the directory does not know
     got = await labels.follow(node.store, node.space, space, inp.labels)
     return json_response(got or {"space": space, "labels": []})
@@ -183,14 +183,14 @@ ROUTES: Final = (
           summary="Edit a report of this space (403: another space's)", errors=(403, 409), example={"cost": "5万円"}),
     Route(method="POST", path=f"/api/lab/reports/{_ID}/retract", handler=_retractor(Report),
           summary="Retract a report of this space: its text is gone at every node", errors=(403, 409)),
-    Route(method="POST", path="/api/lab/labels", handler=post_label, body=LabelInput, status=201,
+    Route(method="POST", path="/api/lab/labels", handler=post_label, body=LabelInput, status=201, errors=(404,),
           summary="Label a theme, post or report in this space's view (hide, pin, approve; undo takes it back)",
           example={"subject": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "label": "hide"}),
     Route(method="GET", path="/api/lab/labels", handler=get_labels,
           summary="This space's labels, the spaces whose labels it follows, and what its view says"),
     Route(method="GET", path="/api/lab/follows", handler=get_follows, summary="Spaces whose labels this node's view follows"),
-    Route(method="PUT", path="/api/lab/follows/{space:[a-z0-9-]{2,32}}", handler=put_follow, body=FollowInput,
-          summary="Follow another space's labels (which ones; an empty list stops following)",
+    Route(method="PUT", path="/api/lab/follows/{id:[a-z0-9-]+}", handler=put_follow, body=FollowInput,
+          summary="Follow the labels of another space (id: its space id; an empty list stops following)",
           example={"labels": ["hide"]}),
     Route(method="GET", path="/api/lab/search", handler=search, query=SearchQuery,
           summary="Search themes, posts and reports (Japanese words of two characters too), best first"),
