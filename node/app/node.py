@@ -2,7 +2,7 @@
 
 Entered in data-flow order and left in reverse (AsyncExitStack): store (with every
 feature's migrations), embedded nats-server (only when no URL is configured), bus, relay,
-applier, sync, directory, the features' own parts, HTTP. Leaving stops HTTP first (no new
+applier, sync, directory, the features' own parts, the features' RPC ops, HTTP. Leaving stops HTTP first (no new
 writes), then the features' parts, then lets the loops finish their current batch
 (commit, then ack), then closes the bus, the server and the store.
 """
@@ -10,6 +10,7 @@ writes), then the features' parts, then lets the loops finish their current batc
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from node.federation.applier import Applier
 from node.federation.directory import Directory
 from node.federation.identity import Identity, read_token
 from node.federation.relay import Relay
+from node.federation.rpc import Rpc, RpcServer
 from node.federation.replica import BatchResult, Replica
 from node.federation.sync import RESTORED, Syncer
 from node.metrics import Metrics
@@ -158,6 +160,9 @@ class Node:
             for make in feature.parts:
                 part = await enter(make(self))
                 self._parts[type(part)] = part
+        ops = [Rpc(op=o.name, handler=functools.partial(o.handler, self), summary=o.summary)
+               for f in self.features for o in f.operations]
+        await enter(RpcServer(self.bus, self.store, self.ident, ops))
         await self._serve_http()
 
     async def _recover_own(self, wait: float = 30.0) -> None:
@@ -183,7 +188,8 @@ class Node:
         routes = [*status.ROUTES, *(r for f in self.features for r in f.routes)]
         pages = [p for f in self.features for p in f.pages]
         templates = {f.name: f.templates for f in self.features if f.templates is not None}
-        app = make_app(self, routes, pages, templates)
+        panels = [p for f in self.features for p in f.panels]
+        app = make_app(self, routes, pages, templates, panels)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
         await runner.setup()
         self._stack.push_async_callback(runner.cleanup)

@@ -15,6 +15,7 @@ from node.events.importer import Importer
 from node.events.pages import PAGES
 from node.events.routes import ROUTES
 from node.events.rules import KIND, MIGRATIONS, check_record
+from node.events.waiting import PANEL
 from node.feature import Feature
 from node.federation.kinds import Kind
 from schemas.event import Event, Rsvp, RsvpStatus
@@ -37,6 +38,7 @@ FEATURE = Feature(
     ),
     routes=ROUTES,
     pages=PAGES,
+    panels=(PANEL,),
     templates=Path(__file__).parent / "templates",
     migrations=MIGRATIONS,
     parts=(_importer,),

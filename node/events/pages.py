@@ -1,6 +1,6 @@
 """The dashboard's "today" page: this space's events today and this week, what the rest of
 the federation holds soon, and the federation's health at a glance (bus, outbox backlog,
-peers online, quarantine, alerts)."""
+peers online, quarantine, alerts), with every feature's panels in between."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from node.context import Context
 from node.events import rules as events
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
-from node.web.shell import translator
+from node.web.shell import panels, translator
 from schemas.event import Event
 
 __all__ = ["PAGES"]
@@ -49,6 +49,7 @@ async def today(node: Context, request: web.Request) -> PageResult:
         "health": health,
         "peers": [names.get(p, p) for p in health["peers_online"]],
         "spaces_total": len(spaces),
+        "panels": await panels(node, request),
     }
 
 

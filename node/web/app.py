@@ -23,7 +23,7 @@ from node.context import Context
 from node.errors import HitodeError, UnsupportedMediaType
 from node.web.conditional import not_modified
 from node.web.openapi import document
-from node.web.page import Page
+from node.web.page import Page, Panel
 from node.web.payload import authorize, json_response
 from node.web.route import JSON, Route
 from node.web.shell import guard, mount
@@ -66,13 +66,13 @@ async def errors(
 
 
 def make_app(ctx: Context, routes: Sequence[Route], pages: Sequence[Page] = (),
-             templates: Mapping[str, Path] | None = None) -> web.Application:
-    """The API's routes, and the dashboard (pages with their templates: feature → folder)."""
+             templates: Mapping[str, Path] | None = None, panels: Sequence[Panel] = ()) -> web.Application:
+    """The API's routes, and the dashboard (pages and panels with their templates: feature → folder)."""
     app = web.Application(middlewares=[guard, errors], client_max_size=256 * 1024)
     app[OPENAPI] = document(routes)
     for route in routes:
         app.router.add_route(route.method, route.path, _bind(ctx, route))
-    mount(app, ctx, pages, dict(templates or {}))
+    mount(app, ctx, pages, dict(templates or {}), panels)
     return app
 
 

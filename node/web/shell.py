@@ -2,7 +2,10 @@
 language switch, static files, and the guard every response passes (CSP, CSRF).
 
 Pages come from the features (`Feature.pages`, templates under `<feature>/`); the shell
-binds them behind sign-in and renders them with the request's `Translator`. What a browser
+binds them behind sign-in and renders them with the request's `Translator`. Panels
+(`Feature.panels`) are rendered here too, in order, for the page that places them
+(`panels(ctx, request)`); one that fails shows a short notice instead, never the whole page
+failing with it. What a browser
 may do is narrowed by a strict Content-Security-Policy: scripts, styles and images only
 from this node (/static/), no inline script or style, no framing, forms only to here.
 CSRF: an unsafe request to a page is refused unless `Sec-Fetch-Site` says same-origin (or,
@@ -14,6 +17,7 @@ browser never attaches by itself, so it needs none of this.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -22,15 +26,18 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from node.context import Context
 from node.web.i18n import COOKIE as LANG_COOKIE
 from node.web.i18n import LANGUAGES, Translator, choose
 from node.web.live import STOPPING, stream_of
-from node.web.page import Page
+from node.web.page import Page, Panel
 from node.web.session import Sessions, SignInLimit
 
-__all__ = ["mount", "guard", "translator", "render", "CSP"]
+__all__ = ["mount", "guard", "translator", "render", "panels", "CSP"]
+
+log = logging.getLogger(__name__)
 
 HERE: Final = Path(__file__).parent
 CSP: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -42,6 +49,7 @@ _NAMES: Final = {"ja": "日本語", "en": "English"}  # each language named in i
 SESSIONS: Final = web.AppKey("sessions", Sessions)
 LIMIT: Final = web.AppKey("signin_limit", SignInLimit)
 NAV: Final = web.AppKey("nav", list[dict[str, str]])
+PANELS: Final = web.AppKey("panels", tuple[Panel, ...])
 TZ: Final = web.AppKey("tz", str)
 SPACE: Final = web.AppKey("space", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -113,6 +121,21 @@ def render(request: web.Request, template: str, variables: dict[str, Any], statu
     return response
 
 
+async def panels(ctx: Context, request: web.Request) -> list[Markup]:
+    """Every feature's panel rendered for this request, in order (the today page's)."""
+    out = []
+    for panel in request.app[PANELS]:
+        try:
+            variables = {**_shell(request), **await panel.load(ctx, request), "panel_id": f"panel-{panel.name}"}
+            html = aiohttp_jinja2.render_string(panel.template, request, variables)
+        except Exception:
+            log.exception("dashboard: the panel %r failed", panel.name)
+            message = translator(request).gettext("This part of the page could not be loaded; the node's log says why.")
+            html = Markup('<section class="card" id="panel-{}"><p class="error">{}</p></section>').format(panel.name, message)
+        out.append(Markup(html))
+    return out
+
+
 def _bind(ctx: Context, page: Page) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         csrf = request.app[SESSIONS].csrf(request)
@@ -166,8 +189,9 @@ async def _language(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: dict[str, Path]) -> None:
-    """The shell and the features' pages on `app` (templates: feature name → its folder)."""
+def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: dict[str, Path],
+          panels: Sequence[Panel] = ()) -> None:
+    """The shell and the features' pages and panels on `app` (templates: feature name → its folder)."""
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(HERE / "templates"),
         jinja2.PrefixLoader({name: jinja2.FileSystemLoader(path) for name, path in templates.items()}),
@@ -178,6 +202,7 @@ def mount(app: web.Application, ctx: Context, pages: Sequence[Page], templates: 
     app[LIMIT] = SignInLimit()
     app[TZ] = ctx.config.space.tz
     app[SPACE] = ctx.space
+    app[PANELS] = tuple(sorted(panels, key=lambda p: (p.order, p.name)))
     app[NAV] = [{"path": p.path, "label": p.nav} for p in sorted(pages, key=lambda p: p.order) if p.nav]
     app.router.add_get("/signin", _signin_form)
     app.router.add_post("/signin", _signin)

@@ -1,0 +1,43 @@
+"""QR codes of short texts (signed tokens), as SVG for pages and PNG for printing and phones.
+
+Error correction M (15 % of the code may be lost: a creased printout, a glare on a screen)
+and never more than version 10 (57×57 modules), which any phone camera reads at arm's
+length; a text that needs more is refused rather than printed as a code nobody can scan.
+Alphanumeric text (base45) is encoded in QR's alphanumeric mode by segno itself.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Final
+
+import msgspec
+import segno
+
+from node.errors import Invalid
+
+__all__ = ["QrCode", "render", "MAX_VERSION"]
+
+MAX_VERSION: Final = 10
+ERROR: Final = "M"
+
+
+class QrCode(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    svg: str  # an <svg> element, no XML declaration, to place in a page
+    png: bytes
+
+
+def render(text: str, *, scale: int = 4) -> QrCode:
+    try:
+        qr = segno.make_qr(text, error=ERROR, boost_error=False)
+    except segno.DataOverflowError:
+        raise Invalid("too long for a QR code", field="text") from None
+    version = int(qr.version)
+    if version > MAX_VERSION:
+        raise Invalid(f"needs a QR code of version {version}; at most {MAX_VERSION} scans reliably", field="text")
+    svg = io.BytesIO()
+    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR")
+    png = io.BytesIO()
+    qr.save(png, kind="png", scale=scale)
+    return QrCode(version=version, svg=svg.getvalue().decode(), png=png.getvalue())
