@@ -15,6 +15,7 @@ from node.feature import Feature
 from node.federation.kinds import Kind
 from node.lab import index, labels
 from node.lab.pages import PAGES
+from node.lab.panel import PANEL
 from node.lab.routes import ROUTES
 from node.lab.rules import POST, REPORT, THEME, check_record
 from schemas.lab import Label, Post, Report, Theme
@@ -36,6 +37,7 @@ FEATURE = Feature(
     ),
     routes=ROUTES,
     pages=PAGES,
+    panels=(PANEL,),
     templates=Path(__file__).parent / "templates",
     migrations=(labels.MIGRATION + index.INDEX.migration(),),
 )

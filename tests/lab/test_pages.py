@@ -12,7 +12,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from node.bus.embedded import EmbeddedNats
 from tests.eventually import eventually
-from tests.spaces import Space, spaces_for
+from tests.spaces import Space, converged, spaces_for
 from tests.web.browser import LAPTOP, PHONE, chromium
 
 
@@ -93,3 +93,63 @@ async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_l
         assert not k_csp and not s_csp, k_csp + s_csp
         await k_ctx.close()
         await s_ctx.close()
+
+
+async def test_sapporo_reports_an_experiment_hides_a_post_and_undoes_it_and_finds_the_report_by_a_two_character_word(
+        tmp_path: Path, nats_server: EmbeddedNats, browser: Browser) -> None:
+    """sapporo's operator (in Japanese) writes a report with numbers from the form (a bad
+    line is named next to its field, what was typed kept), hides kobe's post with its
+    button and shows it again from "moderate my view", follows kobe's hides, and finds the
+    report by 学生 on the search page; today shows the LAB's recent activity."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
+        await eventually(lambda: sapporo.get("/api/spaces/kobe"), timeout=30)
+        theme = (await kobe.post("/api/lab/themes", {"title": "学生料金をどうする?"}))["id"]
+        post = (await kobe.post(f"/api/lab/themes/{theme}/posts", {"body": "神戸では平日昼の学生割を試しました。"}))["id"]
+        await eventually(lambda: sapporo.get(f"/api/lab/posts/{post}"), timeout=30)
+        ctx, s, csp = await _open(browser, sapporo, "ja-JP", f"/lab/themes/{theme}/report")
+        await expect(s.locator("h1")).to_have_text("実験レポートを書く")
+        await s.get_by_label("タイトル").fill("学生半額デー")
+        await s.get_by_label("試したこと").fill("毎週金曜を学生半額にした。")
+        await s.get_by_label("数字(1行に1つ:項目 = 値 単位)").fill("学生の来館 = 42 人\n稼働率 たくさん")
+        await s.get_by_role("button", name="レポートを公開する").click()
+        await expect(s.locator("#e-numbers")).to_contain_text("項目 = 値 単位")
+        await expect(s.get_by_label("試したこと")).to_have_value("毎週金曜を学生半額にした。")
+        await s.get_by_label("数字(1行に1つ:項目 = 値 単位)").fill("学生の来館 = 42 人\n稼働率 = 61.5 %")
+        await s.get_by_role("button", name="レポートを公開する").click()
+        await expect(s.locator("#reports")).to_contain_text("学生の来館: 42 人")
+        await expect(s.locator("#reports")).to_contain_text("稼働率: 61.5 %")
+
+        kobes = s.locator(f"#post-{post}")
+        await kobes.get_by_role("button", name="非表示にする").click()
+        await expect(kobes).to_contain_text("このスペースでは非表示にしています。")
+        assert [p["id"] for p in (await sapporo.get(f"/api/lab/themes/{theme}"))["posts"]] == []
+        await converged([kobe, sapporo], timeout=60)  # kobe holds sapporo's label, and shows the post all the same
+        assert [p["id"] for p in (await kobe.get(f"/api/lab/themes/{theme}"))["posts"]] == [post]
+
+        await s.get_by_role("link", name="LAB", exact=True).first.click()
+        await s.get_by_role("link", name="表示の管理").click()
+        await expect(s.locator("h1")).to_have_text("表示の管理")
+        await _shots(s, shots, "moderation-ja")
+        await s.get_by_role("button", name="取り消す").click()
+        await expect(s.locator("h1")).to_have_text("表示の管理")
+        await expect(s.get_by_role("button", name="もう一度付ける")).to_be_visible()
+        assert [p["id"] for p in (await sapporo.get(f"/api/lab/themes/{theme}"))["posts"]] == [post]
+        await s.get_by_label("スペース", exact=True).select_option("kobe")
+        await s.get_by_role("button", name="保存").click()
+        await expect(s.locator(".notice")).to_be_visible()
+        assert (await sapporo.get("/api/lab/follows"))["follows"][0]["labels"] == ["hide"]
+
+        await s.goto(sapporo.url + "/lab/search?q=学生")
+        await expect(s.locator(".lab-results")).to_contain_text("学生半額デー")
+        await expect(s.locator(".lab-results")).to_contain_text("神戸では平日昼の学生割")
+        await s.goto(sapporo.url + "/lab/search?q=映像")
+        await expect(s.locator("main")).to_contain_text("見つかりませんでした。")
+        await s.goto(sapporo.url + "/")
+        await expect(s.locator("#panel-lab")).to_contain_text("学生半額デー")
+        await expect(s.locator("#panel-lab")).to_contain_text("Kobe Coworking")
+        await _shots(s, shots, "today-ja")
+        assert not csp, csp
+        await ctx.close()
+
