@@ -31,7 +31,8 @@ async def test_an_edit_of_another_spaces_post_is_refused_locally_and_forged_on_t
         tmp_path: Path, nats_server: EmbeddedNats) -> None:
     """sapporo's operator tries to edit and to retract kobe's post: 403, nothing sent.
     mallory, a space with keys of its own, publishes a "version 2" of kobe's post under
-    its id: every node quarantines it (id_taken) and still shows kobe's words."""
+    its id: every node quarantines it (id_taken) and still shows kobe's words. mallory's
+    blank post is quarantined too, with its reason."""
     async with lab(tmp_path, nats_server.client_url) as fed:
         d = await discuss(fed)
         before = await fed.sapporo.digest()
@@ -46,16 +47,20 @@ async def test_an_edit_of_another_spaces_post_is_refused_locally_and_forged_on_t
         fake = Post(id=d.kobe_post, space="mallory", theme=d.theme, body="神戸は学生割をやめました(偽)",
                     created_at=now, updated_at=now)
         edit = forge(mallory, kind="lab_post", seq=2, prev=space.hash, record_id=d.kobe_post, version=2, body=fake)
+        blank = Post(id="mallory-blank", space="mallory", theme=d.theme, body=" ", created_at=now, updated_at=now)
+        bad = forge(mallory, kind="lab_post", seq=3, prev=edit.hash, record_id="mallory-blank", body=blank)
         nc = await nats.connect(nats_server.client_url)
         try:
-            for f in (space, edit):
+            for f in (space, edit, bad):
                 await inject(nc.jetstream(), f.subject, f.raw)
         finally:
             await nc.close()
 
         async def refused_at(s: Space) -> bool:
-            rows = (await s.get("/api/quarantine"))["quarantine"]
-            return any(q["subject"] == "hitode.pub.lab_post.mallory" and q["reason"].startswith("id_taken") for q in rows)
+            reasons = sorted(q["reason"] for q in (await s.get("/api/quarantine"))["quarantine"]
+                             if q["subject"] == "hitode.pub.lab_post.mallory")
+            assert len(reasons) == 2, reasons
+            return reasons[0] == "bad_body: lab_post body: must not be blank" and reasons[1].startswith("id_taken: ")
 
         for s in fed.all:
             await eventually(lambda: refused_at(s), timeout=30)
