@@ -28,6 +28,7 @@ FIELDS: Final[dict[str, tuple[str, str]]] = {
     "title": (N_("Heading"), N_("Required: one line of at most 200 characters, not only spaces, without control characters.")),
     "question": (N_("The question"), _LONG),
     "tags": (N_("Tags (separated by spaces)"), N_("Up to 20 words of at most 40 characters, without commas.")),
+    "meeting": (N_("This month's online meeting"), N_("Choose an event of the calendar, or none.")),
     "body": (N_("Your post"), _REQUIRED),
     "member": (N_("Written by"), N_("Choose who writes: a member of this space, or the space itself.")),
     "reply_to": (N_("Reply to"), N_("That post can no longer be answered: it was retracted, or it is itself a reply.")),

@@ -17,6 +17,7 @@ import msgspec
 from aiohttp import web
 
 from node.context import Context
+from node.events import rules as events
 from node.errors import HitodeError, bad_input_from
 from node.lab import discussion, index, labels, writing
 from node.lab.forms import FIELDS, field_errors, report_input
@@ -27,7 +28,7 @@ from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
 from node.web.payload import clean
 from node.web.shell import translator
-from schemas.lab import LABEL_VALUES, LabelInput, PostInput, Theme, ThemeInput
+from schemas.lab import LABEL_VALUES, LabelInput, Post, PostInput, Report, Theme, ThemeEdit, ThemeInput
 
 __all__ = ["PAGES", "dated"]
 
@@ -49,13 +50,13 @@ def _form(values: Mapping[str, Any], keys: Iterable[str]) -> dict[str, str]:
 async def themes_page(node: Context, request: web.Request) -> PageResult:
     t = translator(request)
     view = await labels.view(node.store, node.space)
-    values, errors = {"title": "", "question": "", "tags": ""}, {}
+    values, errors = {"title": "", "question": "", "tags": "", "meeting": ""}, {}
     if request.method == "POST":
         form = await request.post()
         values = _form(form, values)
         try:
             inp = msgspec.convert(clean({"title": values["title"], "question": values["question"],
-                                         "tags": values["tags"].split()}), ThemeInput)
+                                         "tags": values["tags"].split(), "meeting": values["meeting"]}), ThemeInput)
             theme = await writing.open_theme(node.store, node.ident, inp, index.put)
         except msgspec.ValidationError as e:
             errors = field_errors(t, [bad_input_from(e).field or "title"], "title")
@@ -66,7 +67,27 @@ async def themes_page(node: Context, request: web.Request) -> PageResult:
     listed = await discussion.themes(node.store, await names(node), view)
     for entry in listed:
         entry["active"] = t.datetime(dt.datetime.fromisoformat(entry["last_activity"]), "short")
-    return {"themes": listed, "values": values, "errors": errors, "fields": FIELDS}
+    return {"themes": listed, "values": values, "errors": errors, "fields": FIELDS,
+            "meetings": await _meetings(node, t)}
+
+
+async def _meetings(node: Context, t: Translator) -> list[dict[str, str]]:
+    """Coming events of the calendar, any space's, to hold a theme's online meeting."""
+    now = dt.datetime.now(dt.UTC)
+    coming = sorted((e for e, _ in await events.all_events(node.store) if e.status != "cancelled" and e.end > now),
+                    key=lambda e: (e.start, e.id))
+    return [{"id": e.id, "title": e.title, "when": t.datetime(e.start, "short"), "space": e.space} for e in coming[:100]]
+
+
+async def _meeting(node: Context, t: Translator, event_id: str) -> dict[str, str] | None:
+    if not event_id:
+        return None
+    try:
+        e, _ = await events.find(node.store, event_id)
+    except HitodeError:
+        return None  # not here yet: the theme's page shows no meeting until it is
+    return {"id": e.id, "title": e.title, "when": t.datetime(e.start, "short"), "space": e.space,
+            "cancelled": "1" if e.status == "cancelled" else ""}
 
 
 async def _theme_vars(node: Context, request: web.Request, theme_id: str) -> dict[str, Any]:
@@ -76,7 +97,8 @@ async def _theme_vars(node: Context, request: web.Request, theme_id: str) -> dic
     theme = await discussion.theme(node.store, found, await names(node), view, hidden=True)
     dated(theme["posts"], t)
     dated(theme["reports"], t)
-    return {"theme": theme, "me": node.space, "label_names": _LABEL_NAMES}
+    return {"theme": theme, "me": node.space, "label_names": _LABEL_NAMES,
+            "meeting": await _meeting(node, t, theme["meeting"])}
 
 
 async def _theme(node: Context, theme_id: str) -> tuple[Theme, int]:
@@ -147,6 +169,27 @@ async def label_action(node: Context, request: web.Request) -> PageResult:
     raise web.HTTPSeeOther(_back(str(form.get("next", ""))))
 
 
+async def own_action(node: Context, request: web.Request) -> PageResult:
+    """This space's own record: retract it (a post, report or theme), or close or reopen its theme."""
+    form = await request.post()
+    kind, record_id, action = str(form.get("kind", "")), str(form.get("id", "")), str(form.get("action", ""))
+    try:
+        if action == "retract" and kind == "post":
+            await writing.retract(node.store, node.ident, Post, record_id, index.put)
+        elif action == "retract" and kind == "report":
+            await writing.retract(node.store, node.ident, Report, record_id, index.put)
+        elif action == "retract" and kind == "theme":
+            await writing.retract(node.store, node.ident, Theme, record_id, index.put)
+        elif action in ("closed", "open") and kind == "theme":
+            edit = ThemeEdit(status="closed" if action == "closed" else "open")
+            await writing.edit(node.store, node.ident, Theme, record_id, edit, index.put)
+        else:
+            raise web.HTTPBadRequest(reason="no such action")
+    except HitodeError as e:
+        raise web.HTTPConflict(reason=e.message) from None
+    raise web.HTTPSeeOther(_back(str(form.get("next", ""))))
+
+
 async def moderation_page(node: Context, request: web.Request) -> PageResult:
     """This space's labels (each can be undone or set again) and the spaces whose labels it follows."""
     t = translator(request)
@@ -204,6 +247,7 @@ PAGES: Final = (
     Page(path=_THEME + "/report", handler=report_page, template="lab/report.html"),
     Page(path=_THEME + "/report", handler=report_page, template="lab/report.html", method="POST"),
     Page(path="/lab/labels", handler=label_action, template="lab/moderation.html", method="POST"),
+    Page(path="/lab/mine", handler=own_action, template="lab/moderation.html", method="POST"),
     Page(path="/lab/moderation", handler=moderation_page, template="lab/moderation.html"),
     Page(path="/lab/moderation", handler=moderation_page, template="lab/moderation.html", method="POST"),
     Page(path="/lab/search", handler=search_page, template="lab/search.html"),

@@ -4,6 +4,7 @@ from their own space, and watch the other's post arrive without a reload."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -46,18 +47,24 @@ async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_l
         tmp_path: Path, nats_server: EmbeddedNats, browser: Browser) -> None:
     """kobe opens a theme from its LAB page (in Japanese); sapporo's operator (in English)
     opens it too. kobe posts: sapporo's open page shows it live; sapporo replies: kobe's
-    open page shows the reply under kobe's post, live. An empty post is refused next to
-    its field, in the operator's language, and nothing is posted."""
+    open page shows the reply under kobe's post, live; kobe retracts its post and sapporo's
+    page shows it retracted, live. An empty post is refused next to its field, in the
+    operator's language, and nothing is posted. The theme's monthly meeting is an event."""
     shots = tmp_path / "screenshots"
     shots.mkdir()
     async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
         await eventually(lambda: sapporo.get("/api/spaces/kobe"), timeout=30)
+        soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=7)
+        meeting = (await kobe.post("/api/events", {"title": "LAB月例オンライン会", "start": soon.isoformat(),
+                                                    "end": (soon + dt.timedelta(hours=1)).isoformat()}))["id"]
         k_ctx, k, k_csp = await _open(browser, kobe, "ja-JP", "/lab")
         await expect(k.locator("h1")).to_have_text("LAB")
         await k.get_by_label("タイトル").fill("学生料金をどうする?")
         await k.get_by_label("問い").fill("学生の利用を増やすには?")
+        await k.get_by_label("今月のオンラインミーティング").select_option(meeting)
         await k.get_by_role("button", name="テーマを立てる").click()
         await expect(k.locator("h1")).to_have_text("学生料金をどうする?")
+        await expect(k.locator(".lab-meeting")).to_contain_text("LAB月例オンライン会")
         theme = k.url.rsplit("/", 1)[1]
         await eventually(lambda: sapporo.get(f"/api/lab/themes/{theme}"), timeout=30)
 
@@ -84,12 +91,19 @@ async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_l
         await s.get_by_label("Your post").fill("Sapporo does a student half-price day on Fridays.")
         await s.get_by_role("button", name="Post").click()
         await expect(s.locator(".lab-replies")).to_contain_text("Sapporo does a student half-price day on Fridays.")
+        await s.evaluate("window.sameDocument = true")  # its own post reloaded it: from here on, live again
 
         await expect(k.locator(".lab-replies article[data-space=sapporo]")).to_contain_text(
             "Sapporo does a student half-price day on Fridays.", timeout=30_000)
         assert await k.evaluate("window.sameDocument === true"), "kobe's page reloaded"
         await _shots(k, shots, "theme-ja")
         await _shots(s, shots, "theme-en")
+
+        await k.locator("article[data-space=kobe]").first.get_by_role("button", name="取り下げる").first.click()
+        await expect(k.locator("article[data-space=kobe]").first).to_contain_text("投稿者が取り下げました。")
+        await expect(s.locator("article[data-space=kobe]").first).to_contain_text("Retracted by its author.", timeout=30_000)
+        await expect(s.locator("#lab-discussion")).not_to_contain_text("神戸では平日昼の学生割を試しました。")
+        assert await s.evaluate("window.sameDocument === true"), "sapporo's page reloaded"
         assert not k_csp and not s_csp, k_csp + s_csp
         await k_ctx.close()
         await s_ctx.close()
