@@ -49,6 +49,11 @@ class SpaceSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class HttpSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8700
+    # The node serves plain HTTP; behind a reverse proxy that ends TLS (nginx, Caddy) it
+    # learns the client's scheme from X-Forwarded-Proto, so the session cookie is marked
+    # Secure. Only a proxy may say that: anyone reaching the node directly could send the
+    # header too, so it is read only when this is true.
+    trusted_proxy: bool = False
 
 
 class NatsSection(_Section, frozen=True, kw_only=True, forbid_unknown_fields=True):

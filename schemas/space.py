@@ -13,8 +13,15 @@ import msgspec
 from schemas.ids import SpaceId
 from schemas.text import Lang, Line, LongText, Name, Url
 
-__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit", "ProfilePut", "KeyRotation"]
+__all__ = ["SpaceProfile", "VisaPolicy", "VisaPolicyInput", "ProfileEdit", "ProfilePut", "KeyRotation",
+           "Latitude", "Longitude", "LOCATION"]
 
+# Where the space is, in degrees (WGS 84), for the federation's map: optional, and only
+# ever the two together (a dot needs both). Rounded to what a map needs is the operator's
+# choice: the space's street address is public anyway.
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="degrees north (WGS 84), -90 to 90")]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="degrees east (WGS 84), -180 to 180")]
+LOCATION = ("latitude", "longitude")
 
 
 class VisaPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,12 +56,18 @@ class SpaceProfile(msgspec.Struct, frozen=True, kw_only=True, tag="space"):
         default_factory=lambda: ["ja"]
     )
     visa_policy: VisaPolicy = VisaPolicy()
+    latitude: Latitude | None = None  # added later: older peers leave it out, and drop it
+    longitude: Longitude | None = None
     sign_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
     box_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 
 
 class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """HTTP input for PUT /api/space: the fields an operator may change; all optional."""
+    """HTTP input for PATCH /api/space: the fields an operator may change; all optional.
+
+    A field left out (or null) keeps its value; latitude and longitude, which may be
+    cleared, keep it only when left out, and null clears them (so the `null` that GET
+    shows for "not on the map" is sent back unchanged by PUT)."""
 
     name: Name | None = None
     name_ja: Line | None = None
@@ -66,6 +79,8 @@ class ProfileEdit(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     house_rules: LongText | None = None
     languages: Annotated[list[Lang], msgspec.Meta(max_length=20)] | None = None
     visa_policy: VisaPolicyInput | None = None
+    latitude: Latitude | None | msgspec.UnsetType = msgspec.UNSET
+    longitude: Longitude | None | msgspec.UnsetType = msgspec.UNSET
 
 
 # A public key as GET shows it: 32 bytes in base64.

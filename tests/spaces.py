@@ -65,7 +65,7 @@ class Space:
             assert self.proc is not None and self.proc.returncode is None, self.log_tail()
             return str(json.loads((self.dir / RUN_FILE).read_text())["http_url"])
 
-        self.url = await eventually(started, timeout=20)
+        self.url = await eventually(started, timeout=60)
         if self._session is None:
             self._session = aiohttp.ClientSession()
 

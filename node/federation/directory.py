@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 
 from node.bus.connection import Bus
 from node.config import Config
-from node.errors import NotFound, PreconditionFailed, Rejected
+from node.errors import Invalid, NotFound, PreconditionFailed, Rejected
 from node.federation import outbox, records
 from node.federation.identity import Identity, open_call, sign_call
 from node.federation.intake import Rejection
@@ -31,7 +31,7 @@ from node.store import Store, Tx
 from node.supervisor import forever
 from schemas.envelope import PUB, Header
 from schemas.rpc import PRESENCE_TAG, Presence
-from schemas.space import ProfileEdit, SpaceProfile
+from schemas.space import LOCATION, ProfileEdit, SpaceProfile, VisaPolicy
 
 __all__ = ["Directory", "edit_profile", "profile_from_config", "box_key_of", "SPACE", "KIND"]
 
@@ -74,9 +74,19 @@ def profile_from_config(config: Config, ident: Identity) -> SpaceProfile:
 
 
 def edit_profile(current: SpaceProfile, edit: ProfileEdit) -> SpaceProfile:
-    """The operator's edit over the current profile; keys and id never change here."""
-    changes = {f: v for f in ProfileEdit.__struct_fields__ if (v := getattr(edit, f)) is not None}
-    return msgspec.structs.replace(current, **changes)
+    """The operator's edit over the current profile; keys and id never change here.
+
+    A location is both coordinates or neither: a dot on the map needs the two."""
+    changes = {f: v for f in ProfileEdit.__struct_fields__
+               if (v := getattr(edit, f)) is not None and v is not msgspec.UNSET}
+    changes.update({f: None for f in LOCATION if getattr(edit, f) is None})
+    if "visa_policy" in changes:  # the strict HTTP twin, as the record's own type (else never equal)
+        changes["visa_policy"] = VisaPolicy(**msgspec.structs.asdict(changes["visa_policy"]))
+    new = msgspec.structs.replace(current, **changes)
+    if (new.latitude is None) != (new.longitude is None):
+        missing = "longitude" if new.longitude is None else "latitude"
+        raise Invalid("latitude and longitude go together: give both, or clear both", field=missing)
+    return new
 
 
 class Directory:

@@ -55,5 +55,6 @@ async def listing(store: Store, me: str) -> list[dict[str, Any]]:
         d = msgspec.to_builtins(dec.decode(r["body"]))
         d.pop("type", None)
         d["direction"] = "out" if d["author"] == me else "in"
+        d["at"] = r["updated_at"]  # when this node wrote or received it (seconds since the epoch)
         out.append(d)
     return out

@@ -65,10 +65,24 @@ async def errors(
         return _error(500, {"code": "internal", "message": "the node failed on this request; see its log"})
 
 
+@web.middleware
+async def forwarded_proto(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Behind a trusted TLS proxy: the scheme the client used, from X-Forwarded-Proto (the
+    last hop's value, the one our proxy wrote), so `request.secure` and the Origin check
+    see https."""
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    if proto in ("http", "https") and proto != request.scheme:
+        request = request.clone(scheme=proto)
+    return await handler(request)
+
+
 def make_app(ctx: Context, routes: Sequence[Route], pages: Sequence[Page] = (),
              templates: Mapping[str, Path] | None = None, panels: Sequence[Panel] = ()) -> web.Application:
     """The API's routes, and the dashboard (pages and panels with their templates: feature → folder)."""
-    app = web.Application(middlewares=[guard, errors], client_max_size=256 * 1024)
+    behind = [forwarded_proto] if ctx.config.http.trusted_proxy else []
+    app = web.Application(middlewares=[*behind, guard, errors], client_max_size=256 * 1024)
     app[OPENAPI] = document(routes)
     for route in routes:
         app.router.add_route(route.method, route.path, _bind(ctx, route))
