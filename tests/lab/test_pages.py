@@ -14,7 +14,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from node.bus.embedded import EmbeddedNats
 from tests.eventually import eventually
 from tests.spaces import Space, converged, spaces_for
-from tests.web.browser import LAPTOP, PHONE, chromium
+from tests.web.browser import LAPTOP, PHONE, axe_violations, chromium, overflow
 
 
 @pytest_asyncio.fixture
@@ -35,10 +35,12 @@ async def _open(browser: Browser, space: Space, locale: str, path: str) -> tuple
 
 
 async def _shots(page: Page, out: Path, name: str) -> None:
+    """At phone and laptop widths: nothing wider than the window, no serious or critical
+    axe-core violation, and a screenshot in the test's tmp dir."""
     for label, size in (("390", PHONE), ("1280", LAPTOP)):
         await page.set_viewport_size(size)
-        wide = await page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= size["width"], f"{name} overflows at {label}px: {wide}px"
+        assert await overflow(page) <= 0, f"{name} overflows at {label}px"
+        assert not await axe_violations(page), (name, label, await axe_violations(page))
         await page.screenshot(path=str(out / f"{name}-{label}.png"), full_page=True)
     await page.set_viewport_size(LAPTOP)
 
@@ -104,6 +106,9 @@ async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_l
         await expect(s.locator("article[data-space=kobe]").first).to_contain_text("Retracted by its author.", timeout=30_000)
         await expect(s.locator("#lab-discussion")).not_to_contain_text("神戸では平日昼の学生割を試しました。")
         assert await s.evaluate("window.sameDocument === true"), "sapporo's page reloaded"
+        await s.get_by_role("link", name="LAB", exact=True).first.click()
+        await expect(s.locator(f"#theme-{theme}")).to_contain_text("1 post, 0 reports")
+        await _shots(s, shots, "themes-en")
         assert not k_csp and not s_csp, k_csp + s_csp
         await k_ctx.close()
         await s_ctx.close()
@@ -130,6 +135,7 @@ async def test_sapporo_reports_an_experiment_hides_a_post_and_undoes_it_and_find
         await s.get_by_role("button", name="レポートを公開する").click()
         await expect(s.locator("#e-numbers")).to_contain_text("項目 = 値 単位")
         await expect(s.get_by_label("試したこと")).to_have_value("毎週金曜を学生半額にした。")
+        await _shots(s, shots, "report-refused-ja")
         await s.get_by_label("数字(1行に1つ:項目 = 値 単位)").fill("学生の来館 = 42 人\n稼働率 = 61.5 %")
         await s.get_by_role("button", name="レポートを公開する").click()
         await expect(s.locator("#reports")).to_contain_text("学生の来館: 42 人")
@@ -158,6 +164,7 @@ async def test_sapporo_reports_an_experiment_hides_a_post_and_undoes_it_and_find
         await s.goto(sapporo.url + "/lab/search?q=学生")
         await expect(s.locator(".lab-results")).to_contain_text("学生半額デー")
         await expect(s.locator(".lab-results")).to_contain_text("神戸では平日昼の学生割")
+        await _shots(s, shots, "search-ja")
         await s.goto(sapporo.url + "/lab/search?q=映像")
         await expect(s.locator("main")).to_contain_text("見つかりませんでした。")
         await s.goto(sapporo.url + "/")
