@@ -9,8 +9,10 @@ space's hide/pin/approve (or its undoing) about one of them, which makes that sp
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+from node.context import Context
 from node.feature import Feature
 from node.federation.kinds import Kind
 from node.lab import index, labels
@@ -21,6 +23,11 @@ from node.lab.rules import POST, REPORT, THEME, check_record
 from schemas.lab import Label, Post, Report, Theme
 
 __all__ = ["FEATURE"]
+
+
+def _catch_up(ctx: Context) -> AbstractAsyncContextManager[object]:
+    return index.CatchUp(ctx.store)
+
 
 FEATURE = Feature(
     name="lab",
@@ -40,4 +47,5 @@ FEATURE = Feature(
     panels=(PANEL,),
     templates=Path(__file__).parent / "templates",
     migrations=(labels.MIGRATION + index.INDEX.migration(),),
+    parts=(_catch_up,),
 )
