@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from node.context import Context
-from node.events import rsvps
+from node.events import attendance, calendar_page, event_form, event_page, feeds_page, rsvps
 from node.events.importer import Importer
 from node.events.pages import PAGES
 from node.events.routes import ROUTES
@@ -37,8 +37,8 @@ FEATURE = Feature(
         Kind(name=rsvps.STATUS_KIND, body=RsvpStatus, dm=True, summary="the host's answer to an RSVP"),
     ),
     routes=ROUTES,
-    pages=PAGES,
-    panels=(PANEL,),
+    pages=(*PAGES, *calendar_page.PAGES, *event_page.PAGES, *event_form.PAGES, *feeds_page.PAGES),
+    panels=(PANEL, attendance.PANEL),
     templates=Path(__file__).parent / "templates",
     migrations=MIGRATIONS,
     parts=(_importer,),

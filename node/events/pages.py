@@ -11,21 +11,14 @@ from aiohttp import web
 
 from node.context import Context
 from node.events import rules as events
-from node.web.i18n import N_, Translator
+from node.events.display import of_event
+from node.web.i18n import N_
 from node.web.page import Page, PageResult
 from node.web.shell import panels, translator
-from schemas.event import Event
 
 __all__ = ["PAGES"]
 
 SOON: Final = dt.timedelta(days=30)  # how far ahead "across the federation" looks
-
-
-def _item(e: Event, names: dict[str, str], t: Translator) -> dict[str, Any]:
-    same_day = t.local(e.start).date() == t.local(e.end).date()
-    return {"id": e.id, "title": e.title, "space": names.get(e.space, e.space), "day": t.date(e.start, "medium"),
-            "start": t.time(e.start), "end": t.time(e.end) if same_day else t.datetime(e.end, "short"),
-            "iso": e.start.isoformat(), "where": e.place.room}
 
 
 async def today(node: Context, request: web.Request) -> PageResult:
@@ -42,9 +35,9 @@ async def today(node: Context, request: web.Request) -> PageResult:
     health = await node.health()
     return {
         "today": t.date(now),
-        "events_today": [_item(e, names, t) for e in mine if e.start < end_of_day and e.end > start_of_day],
-        "events_week": [_item(e, names, t) for e in mine if end_of_day <= e.start < end_of_week],
-        "events_federation": [_item(e, names, t) for e in live
+        "events_today": [of_event(e, names, t) for e in mine if e.start < end_of_day and e.end > start_of_day],
+        "events_week": [of_event(e, names, t) for e in mine if end_of_day <= e.start < end_of_week],
+        "events_federation": [of_event(e, names, t) for e in live
                               if e.space != node.space and e.end > now and e.start < now + SOON][:20],
         "health": health,
         "peers": [names.get(p, p) for p in health["peers_online"]],

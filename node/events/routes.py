@@ -15,14 +15,12 @@ import msgspec
 from aiohttp import web
 
 from node.context import Context as Node
-from node.errors import Forbidden, PreconditionFailed
-from node.events import rsvps
+from node.events import editing, rsvps
 from node.events import rules as events
 from node.events.calendar import render, render_one
 from node.events.importer import Importer
 from node.federation.outbox import new_id
 from node.members.rules import secret_of
-from node.store import Tx
 from node.web.conditional import etag, if_match
 from node.web.payload import decode_body, decode_query, json_response, token_ok
 from node.web.route import ICS, Route
@@ -70,44 +68,16 @@ async def get_event(node: Node, request: web.Request) -> web.Response:
     return json_response(out, headers={"ETag": etag(version)})
 
 
-def _own(node: Node, event_space: str) -> None:
-    if event_space != node.space:
-        raise Forbidden(f"only {event_space} edits its events", field="id")
-
-
 async def patch_event(node: Node, request: web.Request) -> web.Response:
     p = await decode_body(request, EventPatch)
-    event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
-    _own(node, event.space)
-    expect = if_match(request)
-
-    def unit(tx: Tx) -> None:
-        held = events.find_in(tx, node.space, event.id)
-        assert held is not None
-        if expect is not None and held[1] != expect:
-            raise PreconditionFailed(f"the event is at version {held[1]}, not {expect}: read it again", field="If-Match")
-        new = events.patch(held[0], p)
-        if new != held[0]:
-            events.save(tx, node.ident, new, held[1] + 1)
-            if new.capacity != held[0].capacity:
-                rsvps.after_capacity_change(tx, node.ident, new, held[1] + 1)
-
-    await node.store.transact(unit)
-    new, version = await events.find(node.store, event.id, prefer=node.space)
+    await editing.edit(node.store, node.ident, request.match_info["id"], p, expect=if_match(request))
+    new, version = await events.find(node.store, request.match_info["id"], prefer=node.space)
     return json_response(events.view(new, version), headers={"ETag": etag(version)})
 
 
 async def cancel_event(node: Node, request: web.Request) -> web.Response:
-    event, _ = await events.find(node.store, request.match_info["id"], prefer=node.space)
-    _own(node, event.space)
-
-    def unit(tx: Tx) -> None:
-        held = events.find_in(tx, node.space, event.id)
-        assert held is not None
-        rsvps.cancel_event(tx, node.ident, held[0], held[1])
-
-    await node.store.transact(unit)
-    return json_response(events.view(*await events.find(node.store, event.id, prefer=node.space)))
+    await editing.cancel(node.store, node.ident, request.match_info["id"])
+    return json_response(events.view(*await events.find(node.store, request.match_info["id"], prefer=node.space)))
 
 
 async def post_rsvp(node: Node, request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ import aiohttp
 
 from tests.spaces import Space
 
-__all__ = ["Operator", "operator"]
+__all__ = ["Operator", "operator", "knows"]
 
 
 class Operator:
@@ -25,7 +25,7 @@ class Operator:
     async def page(self, path: str, *, status: int = 200) -> str:
         async with self.http.get(self.space.url + path, headers={"Accept-Language": self.lang}) as r:
             text = await r.text()
-            assert r.status == status, (r.status, text[:2000])
+            assert r.status == status, (r.status, text[:2000], self.space.log_tail())
         if m := re.search(r'name="csrf" value="([^"]+)"', text):
             self.csrf = m.group(1)
         return text
@@ -47,3 +47,8 @@ async def operator(space: Space, lang: str = "ja") -> AsyncIterator[Operator]:
         async with http.post(space.url + "/signin", data={"token": space.token}, allow_redirects=False) as r:
             assert r.status == 303
         yield Operator(space, http, lang)
+
+
+async def knows(space: Space, other: str) -> bool:
+    """Whether `space` holds `other`'s profile (its directory has it, with its keys)."""
+    return any(s["id"] == other for s in (await space.get("/api/spaces"))["spaces"])
