@@ -11,6 +11,7 @@ and then flagged; pinned ones come first.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -45,8 +46,14 @@ def item_view(item: Item, version: int, names: Mapping[str, str], view: View) ->
     return out
 
 
-def _order(item: Post | Report) -> tuple[bool, str, str]:
-    return (False, item.created_at.isoformat(), item.id)
+def _order(item: Post | Report) -> tuple[dt.datetime, str]:
+    """The order written: the author's clock, then the id (UUIDv7, sortable by time too)."""
+    return (item.created_at, item.id)
+
+
+def _utc(when: dt.datetime) -> str:
+    """An instant as text that sorts as time does, whatever offset its author wrote."""
+    return when.astimezone(dt.UTC).isoformat()
 
 
 async def themes(store: Store, names: Mapping[str, str], view: View, *, status: str | None = None,
@@ -60,7 +67,7 @@ async def themes(store: Store, names: Mapping[str, str], view: View, *, status: 
                 continue
             c = counts.setdefault(item.theme, {"posts": 0, "reports": 0, "last": ""})
             c[kind] += 1
-            c["last"] = max(c["last"], item.updated_at.isoformat())
+            c["last"] = max(c["last"], _utc(item.updated_at))
     out = []
     for t, version in await load(store, THEME):
         if (status is not None and t.status != status) or (tag is not None and tag not in t.tags):
@@ -72,7 +79,7 @@ async def themes(store: Store, names: Mapping[str, str], view: View, *, status: 
             continue
         c = counts.get(t.id, {"posts": 0, "reports": 0, "last": ""})
         entry |= {"posts": c["posts"], "reports": c["reports"],
-                  "last_activity": max(c["last"], t.updated_at.isoformat())}
+                  "last_activity": max(c["last"], _utc(t.updated_at))}
         out.append(entry)
     out.sort(key=lambda e: e["last_activity"], reverse=True)
     out.sort(key=lambda e: not e["pinned"])
@@ -121,6 +128,6 @@ async def activity(store: Store, names: Mapping[str, str], view: View, *, limit:
                 continue
             entry = item_view(item, version, names, view) | {"kind": kind.removeprefix("lab_"),
                                                            "theme_title": titles[item.theme]}
-            items.append((item.updated_at.isoformat(), entry))
+            items.append((_utc(item.updated_at), entry))
     items.sort(key=lambda p: p[0], reverse=True)
     return [e for _, e in items[:limit]]

@@ -20,11 +20,10 @@ from node.federation.identity import Identity
 from node.federation.intake import Rejection
 from node.store import Store, Tx
 from schemas.envelope import Header
-from schemas.lab import Post, PostEdit, PostInput, Report, ReportEdit, ReportInput, Theme, ThemeEdit, ThemeInput
+from schemas.lab import Post, PostInput, Report, ReportInput, Theme, ThemeInput
 
 __all__ = [
-    "THEME", "POST", "REPORT", "Item", "KIND_OF", "TYPE_OF", "open_theme", "edit_theme", "write_post", "edit_post",
-    "write_report", "edit_report", "retract", "check_record", "save", "find", "find_own_in", "patch",
+    "THEME", "POST", "REPORT", "Item", "KIND_OF", "TYPE_OF", "open_theme", "write_post", "write_report", "retract", "check_record", "save", "find", "find_own_in", "patch",
 ]
 
 THEME: Final = "lab_theme"
@@ -37,7 +36,8 @@ I = TypeVar("I", Theme, Post, Report)
 
 
 def patch(item: I, edit: msgspec.Struct, now: dt.datetime) -> I:
-    """The fields an edit gives, replaced; the same record when nothing changes."""
+    """An edit of a theme, post or report (ThemeEdit, PostEdit, ReportEdit): the fields it
+    gives, replaced; the same record when nothing changes (no new version is sent)."""
     if item.status == "retracted":
         raise Conflict("a retracted record cannot be edited", field="id")
     changes = {k: v for k, v in msgspec.structs.asdict(edit).items() if v is not msgspec.UNSET}
@@ -49,10 +49,6 @@ def patch(item: I, edit: msgspec.Struct, now: dt.datetime) -> I:
 def open_theme(space: str, inp: ThemeInput, theme_id: str, now: dt.datetime) -> Theme:
     return Theme(id=theme_id, space=space, title=inp.title, question=inp.question, tags=inp.tags,
                  meeting=inp.meeting, created_at=now, updated_at=now)
-
-
-def edit_theme(theme: Theme, edit: ThemeEdit, now: dt.datetime) -> Theme:
-    return patch(theme, edit, now)
 
 
 def _open_for(theme: Theme, what: str) -> None:
@@ -79,18 +75,10 @@ def write_post(space: str, theme: Theme, inp: PostInput, post_id: str, now: dt.d
                 created_at=now, updated_at=now)
 
 
-def edit_post(post: Post, edit: PostEdit, now: dt.datetime) -> Post:
-    return patch(post, edit, now)
-
-
 def write_report(space: str, theme: Theme, inp: ReportInput, report_id: str, now: dt.datetime) -> Report:
     _open_for(theme, "reports")
     fields = msgspec.structs.asdict(inp)
     return Report(id=report_id, space=space, theme=theme.id, **fields, created_at=now, updated_at=now)
-
-
-def edit_report(report: Report, edit: ReportEdit, now: dt.datetime) -> Report:
-    return patch(report, edit, now)
 
 
 def retract(item: I, now: dt.datetime) -> I:

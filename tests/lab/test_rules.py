@@ -50,8 +50,8 @@ def test_a_retraction_keeps_no_text_and_ends_the_record() -> None:
         rules.retract(gone, LATER)
     with pytest.raises(Conflict):
         rules.patch(gone, ThemeEdit(title="復活"), LATER)
-    closed = rules.edit_theme(theme, ThemeEdit(status="closed"), LATER)
-    assert rules.edit_theme(closed, ThemeEdit(status="closed"), LATER + dt.timedelta(hours=1)) is closed  # no change
+    closed = rules.patch(theme, ThemeEdit(status="closed"), LATER)
+    assert rules.patch(closed, ThemeEdit(status="closed"), LATER + dt.timedelta(hours=1)) is closed  # no change
     with pytest.raises(Conflict, match="closed"):
         rules.write_post("kobe", closed, PostInput(body="遅れて"), "p1", NOW)
     assert rules.write_report("kobe", closed, ReportInput(title="報告", tried="試した"), "r2", NOW).theme == "t1"
