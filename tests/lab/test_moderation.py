@@ -59,8 +59,10 @@ async def test_hakodate_follows_sapporos_labels_and_its_own_word_wins(tmp_path: 
     shows it again; unfollowing leaves only hakodate's own labels."""
     async with lab(tmp_path, nats_server.client_url) as fed:
         d = await discuss(fed)
+        before = await fed.hakodate.digest()
         followed = await fed.hakodate.put("/api/lab/follows/sapporo", {"labels": ["hide", "pin"]})
         assert (followed["space"], followed["labels"]) == ("sapporo", ["hide", "pin"])
+        assert await fed.hakodate.digest() == before  # a follow is this node's own setting: nothing is published
         await _label(fed.sapporo, d.kobe_post, "hide")
         await _label(fed.sapporo, d.sapporo_post, "pin")
         await _everyone(fed)
