@@ -147,7 +147,7 @@ async def report_page(node: Context, request: web.Request) -> PageResult:
         except msgspec.ValidationError as e:
             errors = field_errors(t, [bad_input_from(e).field or "title"], "title")
         except HitodeError as e:
-            errors = field_errors(t, [e.field or "title"], "title")
+            errors = field_errors(t, [e.field or "title"], "title", closed=e.status == 409)
         else:
             raise web.HTTPSeeOther(f"/lab/themes/{theme_id}#reports")
     return {"theme": {"id": theme.id, "title": theme.title}, "values": values, "errors": errors, "fields": FIELDS}

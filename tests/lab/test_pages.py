@@ -106,6 +106,10 @@ async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_l
         await expect(s.locator("article[data-space=kobe]").first).to_contain_text("Retracted by its author.", timeout=30_000)
         await expect(s.locator("#lab-discussion")).not_to_contain_text("神戸では平日昼の学生割を試しました。")
         assert await s.evaluate("window.sameDocument === true"), "sapporo's page reloaded"
+        await k.get_by_role("button", name="議論を終了する").click()
+        await expect(k.locator("main > p.muted").first).to_contain_text("議論は終了")
+        await expect(k.locator("#write")).to_have_count(0)
+        assert (await kobe.get(f"/api/lab/themes/{theme}"))["status"] == "closed"
         await s.get_by_role("link", name="LAB", exact=True).first.click()
         await expect(s.locator(f"#theme-{theme}")).to_contain_text("1 post, 0 reports")
         await _shots(s, shots, "themes-en")
