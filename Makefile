@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
+# Test workers: the suite mostly waits on real servers and browsers, so more than the cores.
+WORKERS ?= 4
 
 .PHONY: demo test bench typecheck lock clean examples
 
@@ -26,13 +28,14 @@ DEBS := $(if $(shell command -v ip),,iproute2) $(if $(wildcard /usr/bin/chromium
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && [ -n "$(strip $(DEBS))" ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(strip $(DEBS)); fi
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/propagation.py
+	$(BIN)/python bench/requests.py
 
 # deploy/*/nats-server.conf are written by the generator (a test checks they are current)
 examples: $(STAMP)

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE = ROOT / "node"
 KERNEL = ("store", "bus", "federation", "web")
 KERNEL_MODULES = ("errors", "config", "metrics", "supervisor", "context", "feature", "__main__")
-RULES = ("node/events/rules.py", "node/events/rsvps.py", "node/members/rules.py", "node/notes/rules.py",
+RULES = ("node/events/rules.py", "node/events/rsvps.py", "node/members/rules.py", "node/members/skills.py",
+         "node/notes/rules.py", "node/requests/rules.py", "node/requests/matching.py",
          "node/lab/rules.py", "node/lab/labels.py", "node/lab/writing.py", "node/lab/discussion.py", "node/lab/forms.py")
 
 

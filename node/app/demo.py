@@ -26,10 +26,12 @@ from node.events import rsvps
 from node.events import rules as events
 from node.federation.outbox import new_id
 from node.members import rules as members
+from node.requests import lifecycle as requests
 from node.notes import rules as notes
 from schemas.event import EventInput, PlaceInput, RsvpInput
 from schemas.member import MemberInput
 from schemas.note import NoteInput
+from schemas.request import RequestInput
 from schemas.space import ProfileEdit, VisaPolicyInput
 
 __all__ = ["run_demo", "SPACES"]
@@ -87,6 +89,7 @@ async def run_demo(base: Path, base_port: int = 8701) -> None:
                 nodes.append(await stack.enter_async_context(Node(base / space, cfg)))
             await _seed(nodes)
             await _seed_events(nodes)
+            await _seed_requests(nodes)
             print("\nhitode demo is running — ヒトデのデモが動いています:")
             for node in nodes:
                 print(f"  {node.space:<9} dashboard {node.http_url}/   calendar: {node.http_url}/calendar.ics"
@@ -139,6 +142,27 @@ async def _seed_events(nodes: list[Node]) -> None:
                                 RsvpInput(member=hanako["id"]))
             break
         await asyncio.sleep(0.1)
+
+
+async def _seed_requests(nodes: list[Node]) -> None:
+    """Members with skills at sapporo and hakodate; kobe asks for web work, hakodate for advice."""
+    kobe, sapporo, hakodate = nodes
+    if await kobe.store.scalar("SELECT 1 FROM records WHERE kind = 'request' LIMIT 1"):
+        return
+    await members.create(sapporo.store, MemberInput(name="佐藤 美咲", share_name=True, skills=["Web 制作", "UIデザイン"],
+                                                    shared_skills=["Web 制作", "UIデザイン"], region="札幌"), new_id())
+    await members.create(hakodate.store, MemberInput(name="Emma Wilson", share_name=True, skills=["翻訳", "ｳｪﾌﾞ制作"],
+                                                     shared_skills=["翻訳"], availability="busy"), new_id())
+    deadline = dt.datetime.now(TOKYO) + dt.timedelta(days=21)
+    for node, inp in (
+        (kobe, RequestInput(kind="help", title="ウェブサイト制作を手伝ってくれる人 / Help with a website",
+                            body="商店街の店のサイトを一緒に作ってくれる人を探しています。", skills=["ウェブ制作"],
+                            region="神戸", deadline=deadline, reward="paid")),
+        (hakodate, RequestInput(kind="consult", title="観光案内の英訳 / Translating a tourist guide",
+                                body="朝市の案内を英語にしたい。よろず相談です。", skills=["translation"],
+                                region="函館", deadline=deadline, reward="barter")),
+    ):
+        await requests.post(node.store, node.ident, members.secret_of(node.data_dir), inp, node.config.space.tz)
 
 
 async def _seed(nodes: list[Node]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from node import events, lab, members, notes, ops, spaces
+from node import events, lab, members, notes, ops, requests, spaces
 from node.feature import Feature
 from node.federation.directory import SPACE
 from node.federation.kinds import Kinds
@@ -19,6 +19,7 @@ DEFAULT: Final[tuple[Feature, ...]] = (
     events.FEATURE,
     notes.FEATURE,
     ops.FEATURE,
+    requests.FEATURE,
     lab.FEATURE,
 )
 

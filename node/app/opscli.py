@@ -8,12 +8,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from node.app.join import invite, join
 from node.errors import ConfigError, HitodeError
-from node.ops import backup, pki, status
-from node.ops.configure import configure, parse_member
-from node.ops.spec import TLS_DIR, load_spec
-from node.ops.stream import ensure_stream
 
 __all__ = ["add_commands", "COMMANDS", "run", "NeedsLook"]
 
@@ -39,12 +34,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     csub = c.add_subparsers(dest="ca_command", required=True)
     ci = csub.add_parser("init", help="make the CA (once, on the space that keeps it)")
     ci.add_argument("--ca", type=Path, required=True, help="directory for ca.key and ca.crt, e.g. <dir>/ca")
-    ci.add_argument("--days", type=int, default=pki.CA_DAYS)
+    ci.add_argument("--days", type=int, help="default 3650")
     cs = csub.add_parser("issue", help="a server certificate for a space's server (routes, leaf links)")
     cs.add_argument("--ca", type=Path, required=True)
     cs.add_argument("--dir", type=Path, required=True, help="the space's data dir: writes <dir>/tls")
     cs.add_argument("--host", action="append", required=True, help="an address the server is reached at")
-    cs.add_argument("--days", type=int, default=pki.SERVER_DAYS)
+    cs.add_argument("--days", type=int, help="default 397")
     i = sub.add_parser("invite", help="an invitation for a new space to join as a leaf of this hub (works once)")
     i.add_argument("--dir", type=Path, required=True)
     i.add_argument("--expires", default="24h", help="how long it is valid: 90s, 30m, 24h, 7d (default 24h)")
@@ -77,7 +72,17 @@ def _seconds(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> str:
-    """Do the command; return what to tell the operator."""
+    """Do the command; return what to tell the operator.
+
+    The commands' modules are imported here, not at the top: `hitode run` parses the same
+    command line, and a running node should not hold x509 and urllib in memory for them.
+    """
+    from node.app.join import invite, join
+    from node.ops import backup, pki, status
+    from node.ops.configure import configure, parse_member
+    from node.ops.spec import TLS_DIR, load_spec
+    from node.ops.stream import ensure_stream
+
     if args.command == "nats-config":
         changes: dict[str, object] = {
             "topology": args.topology, "address": args.address, "client_address": args.client_address,
@@ -97,12 +102,12 @@ def run(args: argparse.Namespace) -> str:
         return f"stream HITODE takes {', '.join(subjects)}"
     if args.command == "ca":
         if args.ca_command == "init":
-            crt = pki.init_ca(args.ca, days=args.days)
+            crt = pki.init_ca(args.ca, days=args.days or pki.CA_DAYS)
             return f"made the CA: {crt} (give it to every space), {args.ca / 'ca.key'} (keep it here, mode 0600)"
         from node.config import load_config
 
         name = load_config(args.dir).space.id
-        pki.issue(args.ca, args.dir / TLS_DIR, name=name, hosts=args.host, days=args.days)
+        pki.issue(args.ca, args.dir / TLS_DIR, name=name, hosts=args.host, days=args.days or pki.SERVER_DAYS)
         until = pki.expiry(args.dir / TLS_DIR / "server.crt")
         return f"issued {args.dir / TLS_DIR / 'server.crt'} for {name} at {', '.join(args.host)}, valid until {until:%Y-%m-%d}"
     if args.command == "invite":

@@ -66,7 +66,9 @@ class Pull:
         self._inbox = ""
         self._sub: Subscription | None = None
         self._got: list[Msg] = []
-        self._arrived = asyncio.Event()
+        # The taker waits on a bare future that the subscription's callback resolves: an
+        # Event under wait_for costs a task, a timer and three loop turns per lone record.
+        self._waiter: asyncio.Future[None] | None = None
         # Messages asked for and not yet come or given up. The server hands a partly
         # served request to the back of its queue, so messages do not say which request
         # they answer: count them all together, as nats.go does, and let each request's
@@ -104,7 +106,7 @@ class Pull:
             self._got.append(msg)
             self.delivered += 1
             self._due = max(0, self._due - 1)
-            self._arrived.set()
+            self._wake()
             return
         if status == "100":
             # Idle heartbeat: alive, and the consumer has nothing for us now.
@@ -121,7 +123,11 @@ class Pull:
         elif status not in ("404", "408"):
             # The consumer was deleted or moved, or refuses our requests: bind again.
             self._ended = f"{status} {why}".strip()
-        self._arrived.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def _top_up(self) -> None:
         """Keep `requests` batches asked for; a request is sent once a batch's worth is due."""
@@ -153,13 +159,17 @@ class Pull:
                 return out
             if self._ended:
                 raise PullEnded(f"{self._consumer}: {self._ended}")
-            self._arrived.clear()
             silence = self.SILENCE * self._heartbeat
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(silence, self._wake)
             try:
-                await asyncio.wait_for(self._arrived.wait(), timeout=silence)
-            except TimeoutError:
-                if time.monotonic() - self._heard >= silence:
-                    raise PullEnded(f"{self._consumer}: no heartbeat for {silence:.0f}s") from None
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if not self._got and not self._ended and time.monotonic() - self._heard >= silence:
+                raise PullEnded(f"{self._consumer}: no heartbeat for {silence:.0f}s")
 
 
 _MAX_BATCH: Final = re.compile(r"MaxRequestBatch of (\d+)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar as cal
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -27,9 +28,14 @@ __all__ = ["PAGES", "filters_of", "space_names"]
 
 LIST_DAYS: Final = 90  # how far ahead the list view reads
 LIST_LIMIT: Final = 200
-# Weeks start as on the calendars on a Japanese wall (CLDR's JP: Sunday), in either language,
-# so that switching language never moves the columns under the operator's eyes.
-FIRST_WEEKDAY: Final = Locale.parse("ja_JP").first_week_day
+
+
+@functools.cache
+def _first_weekday() -> int:
+    """Weeks start as on the calendars on a Japanese wall (CLDR's JP: Sunday), in either
+    language, so that switching language never moves the columns under the operator's eyes.
+    Read at the first calendar shown: CLDR's ja_JP data is some 4 MiB an idle node need not hold."""
+    return int(Locale.parse("ja_JP").first_week_day)
 
 
 async def space_names(node: Context) -> dict[str, str]:
@@ -58,7 +64,7 @@ def _weeks(month: dt.date, entries: list[dict[str, Any]], t: Translator) -> list
     """The month's weeks from the first day of the week; each day with its events
     (an event spanning days is on each of them)."""
     today = t.local(dt.datetime.now(dt.UTC)).date()
-    weeks = cal.Calendar(firstweekday=FIRST_WEEKDAY).monthdatescalendar(month.year, month.month)
+    weeks = cal.Calendar(firstweekday=_first_weekday()).monthdatescalendar(month.year, month.month)
     out = []
     for week in weeks:
         row = []
@@ -73,7 +79,7 @@ def _weeks(month: dt.date, entries: list[dict[str, Any]], t: Translator) -> list
 def _weekday_names(t: Translator) -> list[tuple[str, str]]:
     """(short, full) names in the order the month's columns take."""
     days = t.locale.days["format"]
-    order = [(FIRST_WEEKDAY + i) % 7 for i in range(7)]
+    order = [(_first_weekday() + i) % 7 for i in range(7)]
     return [(days["abbreviated"][d], days["wide"][d]) for d in order]
 
 

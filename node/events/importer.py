@@ -14,18 +14,21 @@ import hashlib
 import logging
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import msgspec
 import yarl
 
 from node.errors import BadInput, Invalid
-from node.events import feeds, rsvps
+from node.events import rsvps
 from node.events import rules as events
 from node.federation import records
 from node.federation.identity import Identity
 from node.store import Store, Tx
+
+if TYPE_CHECKING:
+    from node.events import feeds
 from node.supervisor import forever
 from schemas.event import Event
 
@@ -93,6 +96,10 @@ class Importer:
 
     async def poll(self, url: str) -> dict[str, Any]:
         """Fetch one feed and bring this space's events in line with it."""
+        # icalendar and its helpers (some 4 MiB) are loaded at the first poll, not by every
+        # node at start: most spaces never import a feed.
+        from node.events import feeds
+
         assert self._session is not None
         async with self._lock:  # one poll at a time: two would plan from the same state
             row = await self._store.one("SELECT etag, last_modified FROM feeds WHERE url = ?", (url,))
@@ -115,6 +122,8 @@ class Importer:
             return out
 
     async def _apply(self, url: str, parsed: list[feeds.FeedEvent], now: dt.datetime) -> dict[str, int]:
+        from node.events import feeds
+
         me, ident = self._ident.space, self._ident
         prefix = _prefix(me, url)
         feed = [msgspec.structs.replace(fe, record_id=prefix + fe.record_id) for fe in parsed]

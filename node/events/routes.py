@@ -17,7 +17,6 @@ from aiohttp import web
 from node.context import Context as Node
 from node.events import editing, rsvps
 from node.events import rules as events
-from node.events.calendar import render, render_one
 from node.events.importer import Importer
 from node.federation.outbox import new_id
 from node.members.rules import secret_of
@@ -103,6 +102,8 @@ async def _names(node: Node) -> dict[str, str]:
 
 
 async def calendar_ics(node: Node, request: web.Request) -> web.Response:
+    from node.events.calendar import render  # icalendar loads at the first .ics asked for
+
     everything = await events.all_events(node.store)
     chosen = events.select(everything, filters(node, request))
     jids = events.joint_ids(everything)
@@ -123,6 +124,8 @@ def _stamp(changed: float | None) -> dt.datetime:
 
 
 async def get_event_ics(node: Node, request: web.Request) -> web.Response:
+    from node.events.calendar import render, render_one
+
     event, version = await events.find(node.store, request.match_info["id"], prefer=node.space)
     everything = await events.all_events(node.store)
     jids = events.joint_ids(everything)

@@ -25,7 +25,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from node.bus.connection import STREAM, Bus
 from node.bus.pull import Pull, PullEnded
 from node.federation.intake import Rejection, Verified
-from node.federation.replica import BatchResult, Incoming, Replica
+from node.federation.replica import SMALL_BATCH, BatchResult, Incoming, Replica
 from node.metrics import Metrics
 from node.store import Store, Tx
 
@@ -34,10 +34,6 @@ __all__ = ["Applier", "consumer_names"]
 log = logging.getLogger(__name__)
 
 DAY: Final = 24 * 3600.0
-# Batches up to this size are checked on the event loop (Ed25519 verify ~0.06 ms each):
-# for so few, the hop to a worker thread and back costs more CPU than the checks (0.15 to
-# 0.3 ms for a record that comes alone, against ~0.07 ms for its check).
-INLINE_CHECKS: Final = 4
 _Fetched = tuple[list[Msg], list[Incoming], list[tuple[Incoming, Verified | Rejection | None]]]
 
 
@@ -218,7 +214,7 @@ class Applier:
     async def _fetch(self, pull: Pull, name: str) -> _Fetched:
         msgs = await pull.take(self._batch)
         items = [Incoming(m.data, m.subject, name) for m in msgs]
-        if len(items) <= INLINE_CHECKS:
+        if len(items) <= SMALL_BATCH:
             return msgs, items, self._replica.precheck(items)
         # Signatures are checked in a thread (PyNaCl releases the GIL), beside the
         # previous batch's writes.
@@ -234,8 +230,11 @@ class Applier:
         ahead: asyncio.Task[_Fetched] | None = None
         try:
             while not self._stopping:
-                task, ahead = ahead or asyncio.create_task(self._fetch(pull, name)), None
-                msgs, items, prechecked = await task
+                if ahead is None:  # nothing taken ahead: take here (a task would cost a loop turn)
+                    msgs, items, prechecked = await self._fetch(pull, name)
+                else:
+                    task, ahead = ahead, None
+                    msgs, items, prechecked = await task
                 last = msgs[-1].metadata  # messages arrive in stream order
                 self.lag[name] = int(last.num_pending or 0) + pull.buffered
                 if (self.lag[name]) and not self._stopping:

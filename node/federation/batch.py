@@ -63,10 +63,15 @@ class Batch:
     def load(self, verified: Sequence[Verified]) -> None:
         tx = self.tx
         authors = sorted({v.header.author for v in verified})
-        for r in tx.all(f"SELECT space, sign_key FROM pins WHERE space IN ({_marks(len(authors))})", authors):
-            self.pins[r[0]] = bytes(r[1])
-        for r in tx.all(f"SELECT space, sign_key, heads FROM earlier_keys WHERE space IN ({_marks(len(authors))})", authors):
-            self.earlier.setdefault(r[0], []).append((bytes(r[1]), _heads.decode(r[2])))
+        # Pinned keys and the keys rotated away from in one statement (heads NULL: the pin);
+        # a lone record's transaction pays per statement.
+        marks = _marks(len(authors))
+        for r in tx.all(f"SELECT space, sign_key, NULL FROM pins WHERE space IN ({marks}) UNION ALL"
+                        f" SELECT space, sign_key, heads FROM earlier_keys WHERE space IN ({marks})", authors * 2):
+            if r[2] is None:
+                self.pins[r[0]] = bytes(r[1])
+            else:
+                self.earlier.setdefault(r[0], []).append((bytes(r[1]), _heads.decode(r[2])))
         if any(a not in self.pins for a in authors):
             self.unpinned_pending = int(tx.scalar(
                 "SELECT count(*) FROM log WHERE state = 'pending' AND author NOT IN (SELECT space FROM pins)") or 0)
@@ -78,17 +83,16 @@ class Batch:
         for key, ss in seqs.items():
             self.chains.setdefault(key, Chain(0, b""))
             self.pending[key] = set()
-            # Two queries, each on its own index (an OR would scan the author's whole log).
+            # Two selects, each on its own index (an OR would scan the author's whole log),
+            # in one statement; the second's rows are the pending ones.
             for r in tx.all(
-                "SELECT seq, hash FROM log WHERE author = ? AND channel = ? AND seq BETWEEN ? AND ?",
-                (*key, min(ss), max(ss)),
+                "SELECT seq, hash, 0 FROM log WHERE author = ? AND channel = ? AND seq BETWEEN ? AND ? UNION ALL"
+                " SELECT seq, hash, 1 FROM log WHERE state = 'pending' AND author = ? AND channel = ?",
+                (*key, min(ss), max(ss), *key),
             ):
                 self.held[(*key, int(r[0]))] = bytes(r[1])
-            for r in tx.all(
-                "SELECT seq, hash FROM log WHERE state = 'pending' AND author = ? AND channel = ?", key
-            ):
-                self.held[(*key, int(r[0]))] = bytes(r[1])
-                self.pending[key].add(int(r[0]))
+                if r[2]:
+                    self.pending[key].add(int(r[0]))
         wanted: dict[tuple[str, str], set[str]] = {}
         for v in verified:
             wanted.setdefault((v.header.author, v.header.kind), set()).add(v.header.record_id)

@@ -41,7 +41,7 @@ from node.store import Store, Tx
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed, envelope_hash
 from schemas.space import KeyRotation, SpaceProfile
 
-__all__ = ["Incoming", "Replica", "BatchResult", "APPLIED", "MAX_PENDING"]
+__all__ = ["Incoming", "Replica", "BatchResult", "APPLIED", "MAX_PENDING", "SMALL_BATCH"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ _signed: Final = msgspec.msgpack.Decoder(Signed)
 # gap before it is closed).
 MAX_PENDING: Final = 1024
 APPLIED: Final = "applied"  # the commit topic: records from peers were applied
+# A batch this small is checked and applied on the event loop's thread (Ed25519 verify
+# ~0.06 ms a record; the transaction inline when the writer is idle): for so few records,
+# the hops to a thread and back cost more CPU than the work (bench/README.md).
+SMALL_BATCH: Final = 4
 
 
 class BatchResult(msgspec.Struct):
@@ -75,6 +79,7 @@ class Replica:
         self._kinds = kinds
         self._metrics = metrics
         self._max_skew = dt.timedelta(hours=max_skew_hours)
+        self._applied = metrics.applied.labels(kind="any")  # labels() takes a lock per call
 
     async def pin_config(self, pins: Sequence[tuple[str, bytes]]) -> None:
         """Pins from config stand in for trust on first use: they are set where nothing is
@@ -139,9 +144,10 @@ class Replica:
         # Not synced to disk: every record here can be had again (the consumer redelivers
         # from the position SQLite keeps; sync from the author), and a sync per lone record
         # was a third of a receiver's CPU. The node's own records always are (outbox).
-        result = await self._store.transact(lambda tx: self.apply_in(tx, checked, positions or {}), durable=False)
+        result = await self._store.transact(lambda tx: self.apply_in(tx, checked, positions or {}), durable=False,
+                                            inline=len(checked) <= SMALL_BATCH)
         if result.applied:
-            self._metrics.applied.labels(kind="any").inc(result.applied)
+            self._applied.inc(result.applied)
         if result.duplicates:
             self._metrics.duplicates.inc(result.duplicates)
         return result

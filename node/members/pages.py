@@ -30,7 +30,8 @@ __all__ = ["PAGES", "Field", "FIELDS"]
 class Field(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     label: str  # msgid
-    kind: str = "text"  # text | email | checkbox | list (one value per line or comma)
+    kind: str = "text"  # text | email | checkbox | list (one value per line or comma) | select
+    options: tuple[tuple[str, str], ...] = ()  # a select's (value, label msgid)
     rule: str = ""  # msgid: what a valid value is, said when one is not
     where: str = ""  # msgid: whether the value leaves this node, and when
     leaves: bool = False  # shown as "shared" or "stays here"
@@ -46,6 +47,14 @@ FIELDS: Final = (
     Field(name="skills", label=N_("Skills"), kind="list",
           rule=N_("One skill per line (or separated by commas), each at most 60 characters."),
           where=N_("Kept at this space, to find who can help with a request. They do not leave this node.")),
+    Field(name="shared_skills", label=N_("Skills this member shares"), kind="list", leaves=True,
+          rule=N_("Only skills listed above, one per line (or separated by commas)."),
+          where=N_("Sent only in an offer this member agreed to, to the space that asked.")),
+    Field(name="availability", label=N_("Availability"), kind="select",
+          options=(("available", N_("Available")), ("busy", N_("Busy")), ("away", N_("Away"))),
+          rule=N_("Choose one."), where=N_("Used here to rank who fits a request. It does not leave this node.")),
+    Field(name="region", label=N_("Region"), rule=N_("One line of at most 60 characters."),
+          where=N_("Used here to rank who fits a request. It does not leave this node.")),
 )
 _BY_NAME: Final = {f.name: f for f in FIELDS}
 _SPLIT: Final = re.compile(r"[\n,、，]")
@@ -53,8 +62,8 @@ _SPLIT: Final = re.compile(r"[\n,、，]")
 
 def _values(member: dict[str, Any]) -> dict[str, Any]:
     """A member as the form shows it: lists one item per line."""
-    return {f.name: "\n".join(member.get(f.name, [])) if f.kind == "list" else member.get(f.name, "")
-            for f in FIELDS}
+    return {f.name: "\n".join(member.get(f.name, [])) if f.kind == "list"
+            else member.get(f.name, f.options[0][0] if f.options else "") for f in FIELDS}
 
 
 def _read(form: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,14 +17,16 @@ from typing import Any, Final
 
 import msgspec
 
-from node.errors import NotFound
+from node.errors import Invalid, NotFound
 from node.federation.identity import write_secret
+from node.members import skills as skill_index
 from node.store import Store, Tx
 from schemas.member import MemberInput, MemberPatch
 
 __all__ = ["federation_id", "load_secret", "secret_of", "MIGRATIONS", "create", "get", "patch", "listing", "SECRET_FILE"]
 
 SECRET_FILE: Final = "member.secret"
+CHANGED: Final = "members"  # the commit topic of a member added or edited
 
 MIGRATIONS: Final = (
     # 1 (IF NOT EXISTS: databases of the development series made it already)
@@ -38,6 +40,15 @@ MIGRATIONS: Final = (
         created_at REAL NOT NULL
     );
     """,
+    # 2: what matching a request needs (DESIGN §6: it runs here, on this node only): which
+    #    skills a member shares, availability and region, the synonym list, the skill index
+    """
+    ALTER TABLE members ADD COLUMN shared_skills TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE members ADD COLUMN availability TEXT NOT NULL DEFAULT 'available';
+    ALTER TABLE members ADD COLUMN region TEXT NOT NULL DEFAULT '';
+    CREATE TABLE member_skills (skill TEXT NOT NULL, member_id TEXT NOT NULL, PRIMARY KEY (skill, member_id)) WITHOUT ROWID;
+    CREATE INDEX member_skills_member ON member_skills (member_id);
+    """ + skill_index.seed_script(),
 )
 
 
@@ -63,14 +74,32 @@ def _view(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"], "name": row["name"], "email": row["email"],
         "share_name": bool(row["share_name"]), "skills": json.loads(row["skills"]),
+        "shared_skills": json.loads(row["shared_skills"]), "availability": row["availability"],
+        "region": row["region"],
     }
 
 
+def _check_shared(skills: list[str], shared: list[str]) -> None:
+    """A member shares some of their own skills, never one they do not have."""
+    unknown = [s for s in shared if s not in skills]
+    if unknown:
+        raise Invalid(f"shared skills must be among the member's skills: {', '.join(unknown)}", field="shared_skills")
+
+
 async def create(store: Store, inp: MemberInput, member_id: str) -> dict[str, Any]:
-    await store.transact(lambda tx: tx.execute(
-        "INSERT INTO members (id, name, email, share_name, skills, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (member_id, inp.name, inp.email, int(inp.share_name), json.dumps(inp.skills), time.time()),
-    ).rowcount)
+    _check_shared(inp.skills, inp.shared_skills)
+
+    def unit(tx: Tx) -> None:
+        tx.execute(
+            "INSERT INTO members (id, name, email, share_name, skills, created_at, shared_skills, availability, region)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (member_id, inp.name, inp.email, int(inp.share_name), json.dumps(inp.skills), time.time(),
+             json.dumps(inp.shared_skills), inp.availability, inp.region),
+        )
+        skill_index.index_member(tx, member_id, inp.skills)
+        tx.notify(CHANGED)
+
+    await store.transact(unit)
     return await get(store, member_id)
 
 
@@ -95,10 +124,17 @@ async def patch(store: Store, member_id: str, p: MemberPatch) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"no member {member_id!r} at this space", field="id")
         merged = {**_view(row), **changes}
+        if "skills" in changes and "shared_skills" not in changes:
+            merged["shared_skills"] = [s for s in merged["shared_skills"] if s in merged["skills"]]
+        _check_shared(merged["skills"], merged["shared_skills"])
         tx.execute(
-            "UPDATE members SET name = ?, email = ?, share_name = ?, skills = ? WHERE id = ?",
-            (merged["name"], merged["email"], int(merged["share_name"]), json.dumps(merged["skills"]), member_id),
+            "UPDATE members SET name = ?, email = ?, share_name = ?, skills = ?, shared_skills = ?,"
+            " availability = ?, region = ? WHERE id = ?",
+            (merged["name"], merged["email"], int(merged["share_name"]), json.dumps(merged["skills"]),
+             json.dumps(merged["shared_skills"]), merged["availability"], merged["region"], member_id),
         )
+        skill_index.index_member(tx, member_id, merged["skills"])
+        tx.notify(CHANGED)
         return merged
 
     return await store.transact(unit)

@@ -4,7 +4,9 @@ SQLite, not the stream, is where a space's data lives (DESIGN §4). A write is a
 plain function over a `Tx` that `transact` runs whole in the writer's own thread, BEGIN to
 COMMIT, with no await inside. So a cancellation cannot split a transaction (it either
 never starts or runs to its end), the writer connection never stays inside a half-done
-one, and a write costs one thread hop however many statements it makes. Reads go through
+one, and a write costs one thread hop however many statements it makes (a small unit that
+need not wait for the disk, a record or two applied from the bus, runs on the loop's thread
+when the writer is idle: there the hop costs more than the unit). Reads go through
 aiosqlite on a second connection, which WAL lets run beside a write. Own writes commit
 with ``synchronous=FULL`` so a 2xx survives SIGKILL and power loss.
 """
@@ -15,6 +17,7 @@ import asyncio
 import concurrent.futures
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +51,12 @@ class Store:
         self._checkpoints: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Callable[[], None]]] = {}
         self._commits = 0
+        self._sync_mode = "FULL"  # the writer's PRAGMA synchronous (gate held)
+        # Whoever runs a unit on the writer connection holds the gate: the writer thread, or
+        # the loop's thread for an inline unit, taken only while nothing is queued (so units
+        # still run in the order they were asked for). `_queued` is the loop thread's own.
+        self._gate = threading.Lock()
+        self._queued = 0
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -93,6 +102,7 @@ class Store:
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute("PRAGMA journal_size_limit=67108864")
             migrate(conn, self.path, self._migrations)
+            self._sync_mode = "FULL"
         except BaseException:
             conn.close()
             raise
@@ -124,7 +134,7 @@ class Store:
         listeners.append(listener)
         return lambda: listeners.remove(listener) if listener in listeners else None
 
-    async def transact(self, unit: Callable[[Tx], T], *, durable: bool = True) -> T:
+    async def transact(self, unit: Callable[[Tx], T], *, durable: bool = True, inline: bool = False) -> T:
         """Run `unit` as one transaction in the writer's thread: all of it commits or none.
 
         Cancelled before the unit starts, it never runs; cancelled while it runs, the
@@ -135,23 +145,50 @@ class Store:
         the commit survives the process being killed, not a power cut. For what can be had
         again, records applied from the bus (the applier takes them again from the stream);
         never for the node's own writes, which exist nowhere else.
+
+        `inline=True`, for a small unit that does not wait for the disk: when the writer
+        has nothing queued, the unit runs right here on the loop's thread (it cannot be
+        split: there is no await in it). For a record that comes alone, waking the writer
+        thread and coming back cost more CPU than the unit itself (bench/README.md).
         """
         conn = self._writer
         if self._thread is None or conn is None:
             raise StoreError("the store is closed")
+        if inline and not durable and not self._queued and self._gate.acquire(blocking=False):
+            try:
+                self._synchronous(conn, "NORMAL")
+                result, topics = Store._once(conn, unit, durable=False)
+            except NotDurable:
+                pass  # it holds something of ours to send: durably, in the writer's thread
+            except sqlite3.Error as e:
+                raise StoreError(f"database: {e}") from e
+            else:
+                self._committed(topics)
+                return result
+            finally:
+                self._gate.release()
+            durable = True
+        loop = asyncio.get_running_loop()
+        # The outcome comes back to the loop by one call_soon_threadsafe that settles `fut`
+        # (wrap_future + shield cost two more loop turns and three futures per write).
+        fut: asyncio.Future[T] = loop.create_future()
         # The connection is taken now: a unit queued before close() runs before the
         # connection is closed (the thread takes its work in order).
         done = self._thread.submit(self._run, conn, unit, durable)
-        fut = asyncio.wrap_future(done)
-        fut.add_done_callback(self._committed)
+        self._queued += 1
+
+        def back(d: concurrent.futures.Future[tuple[T, set[str]]]) -> None:  # in the writer thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._settle, fut, d)
+
+        done.add_done_callback(back)
         try:
-            result: T = (await asyncio.shield(fut))[0]
-            return result
+            return await fut
         except asyncio.CancelledError:
             if not done.cancel():
-                while not fut.done():  # already running: it ends as one unit
+                while not done.done():  # already running: it ends as one unit
                     try:
-                        await asyncio.shield(fut)
+                        await asyncio.shield(asyncio.wrap_future(done))
                     except asyncio.CancelledError:
                         continue
                     except BaseException:  # noqa: BLE001 - its failure is not the news here
@@ -160,17 +197,23 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"database: {e}") from e
 
-    @staticmethod
-    def _run(conn: sqlite3.Connection, unit: Callable[[Tx], T], durable: bool) -> tuple[T, set[str]]:
-        if not durable:
-            conn.execute("PRAGMA synchronous=NORMAL")
-            try:
-                return Store._once(conn, unit, durable=False)
-            except NotDurable:
-                pass  # it holds something of ours to send: again, durably
-            finally:
-                conn.execute("PRAGMA synchronous=FULL")  # what every other unit expects
-        return Store._once(conn, unit, durable=True)
+    def _run(self, conn: sqlite3.Connection, unit: Callable[[Tx], T], durable: bool) -> tuple[T, set[str]]:
+        with self._gate:
+            if not durable:
+                self._synchronous(conn, "NORMAL")
+                try:
+                    return Store._once(conn, unit, durable=False)
+                except NotDurable:
+                    pass  # it holds something of ours to send: again, durably
+            self._synchronous(conn, "FULL")
+            return Store._once(conn, unit, durable=True)
+
+    def _synchronous(self, conn: sqlite3.Connection, mode: str) -> None:
+        """Set the writer's commit mode where it differs (gate held): a run of
+        applied batches then costs no PRAGMA, and a durable unit always sets FULL first."""
+        if self._sync_mode != mode:
+            conn.execute(f"PRAGMA synchronous={mode}")
+            self._sync_mode = mode
 
     @staticmethod
     def _once(conn: sqlite3.Connection, unit: Callable[[Tx], T], *, durable: bool) -> tuple[T, set[str]]:
@@ -185,11 +228,26 @@ class Store:
             raise
         return result, tx.topics
 
-    def _committed(self, fut: asyncio.Future[tuple[Any, set[str]]]) -> None:
-        if fut.cancelled() or fut.exception() is not None:
+    def _settle(self, fut: asyncio.Future[T], done: concurrent.futures.Future[tuple[T, set[str]]]) -> None:
+        """In the loop: tell the commit's listeners, then the caller (if it still waits)."""
+        self._queued -= 1
+        if done.cancelled():
+            if not fut.done():
+                fut.cancel()
             return
+        e = done.exception()
+        if e is not None:
+            if not fut.done():
+                fut.set_exception(e)
+            return
+        result, topics = done.result()
+        self._committed(topics)
+        if not fut.done():
+            fut.set_result(result)
+
+    def _committed(self, topics: set[str]) -> None:
         self._commits += 1
-        for topic in fut.result()[1]:
+        for topic in topics:
             for listener in self._listeners.get(topic, ()):
                 try:
                     listener()

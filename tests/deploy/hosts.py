@@ -17,7 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["Lan", "Host", "Server", "can_make_hosts", "hitode", "lines"]
@@ -76,13 +76,25 @@ class Host:
         _ip("link", "set", self._outer, "up")
 
 
+def _unused(used: str, pick: Callable[[], str]) -> str:
+    """A random prefix that no address in `used` (`ip -o addr show`) starts with."""
+    for _ in range(100):
+        prefix = pick()
+        if f" {prefix}." not in used:
+            return prefix
+    raise RuntimeError("no free address prefix for the test hosts: stale namespaces? (ip netns list)")
+
+
 class Lan:
     """`with Lan(["kobe", ...]) as lan`: lan["kobe"].address is 10.x.y.1, and so on."""
 
     def __init__(self, names: Sequence[str]) -> None:
         self.tag = "hx" + secrets.token_hex(2)  # interface names stay under 16 characters
-        self.prefix = f"10.{secrets.randbelow(200) + 20}.{secrets.randbelow(250) + 1}"
-        self.local_prefix = f"172.{secrets.randbelow(16) + 16}"  # 172.x.<host>.0/24: the operators' links
+        # Prefixes no other Lan on this machine uses (tests run on several workers at once).
+        used = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+        self.prefix = _unused(used, lambda: f"10.{secrets.randbelow(200) + 20}.{secrets.randbelow(250) + 1}")
+        # 172.x.<host>.0/24: the operators' links
+        self.local_prefix = _unused(used, lambda: f"172.{secrets.randbelow(16) + 16}")
         self.bridge = f"{self.tag}br"
         self._names = list(names)
         self.hosts: dict[str, Host] = {}

@@ -71,7 +71,7 @@ async def test_kobe_adds_a_member_and_only_her_consent_lets_her_name_reach_sappo
         await page.get_by_role("link", name="メンバーを追加").click()
         await page.get_by_label("名前", exact=True).fill(NAME)
         await page.get_by_label("メールアドレス").fill("midori at example")
-        await page.get_by_label("スキル").fill(f"{SKILL}、写真")
+        await page.get_by_label("スキル", exact=True).fill(f"{SKILL}、写真")
         await page.get_by_role("button", name="追加").click()
         await expect(page.locator("#e-email")).to_contain_text("メールアドレス")
         await expect(page.locator("#f-email")).to_have_attribute("aria-invalid", "true")

@@ -135,3 +135,77 @@ async def test_a_unit_that_sends_a_record_commits_durably_even_when_asked_not_to
         assert runs == [False, True]
         assert await _messages(store) == ["run 2"]  # the first run left nothing behind
         assert await store.transact(lambda tx: tx.scalar("PRAGMA synchronous")) == 2  # FULL again
+
+
+async def test_a_small_applied_batch_runs_on_the_loop_when_the_writer_is_idle_and_is_still_one_unit(
+    tmp_path: Path,
+) -> None:
+    """An inline unit commits whole on the loop's thread and wakes its listeners; a failing one leaves nothing."""
+    async with Store(tmp_path / "kobe.db") as store:
+        woken: list[str] = []
+        store.on_commit("applied", lambda: woken.append("x"))
+        threads: list[str] = []
+
+        def applied(tx: Tx) -> str:
+            threads.append(threading.current_thread().name)
+            _alert(tx, "inline")
+            tx.notify("applied")
+            return "done"
+
+        def failing(tx: Tx) -> None:
+            _alert(tx, "half")
+            tx.notify("applied")
+            raise ValueError("refused")
+
+        assert await store.transact(applied, durable=False, inline=True) == "done"
+        try:
+            await store.transact(failing, durable=False, inline=True)
+        except ValueError:
+            pass
+        assert threads == [threading.current_thread().name] and woken == ["x"]
+        assert await _messages(store) == ["inline"]
+        # the commit mode stays NORMAL between applied batches; a durable unit sets FULL first
+        assert await store.transact(lambda tx: tx.scalar("PRAGMA synchronous"), durable=False, inline=True) == 1
+        assert await store.transact(lambda tx: tx.scalar("PRAGMA synchronous")) == 2
+
+
+async def test_an_inline_unit_waits_its_turn_behind_units_queued_before_it(tmp_path: Path) -> None:
+    """While the writer thread is busy or has work queued, an inline unit is queued after it, in order."""
+    async with Store(tmp_path / "kobe.db") as store:
+        gate = threading.Event()
+        threads: list[str] = []
+
+        def blocker(tx: Tx) -> None:
+            _alert(tx, "first")
+            gate.wait(10)
+
+        def second(tx: Tx) -> None:
+            threads.append(threading.current_thread().name)
+            _alert(tx, "second")
+
+        first = asyncio.create_task(store.transact(blocker))
+        await asyncio.sleep(0.05)
+        then = asyncio.create_task(store.transact(second, durable=False, inline=True))
+        await asyncio.sleep(0.05)
+        assert not then.done()  # not run beside the busy writer
+        gate.set()
+        await first
+        await then
+        assert await _messages(store) == ["first", "second"]
+        assert threads and threads[0] != threading.current_thread().name
+
+
+async def test_an_inline_unit_that_sends_a_record_commits_durably_in_the_writer_thread(tmp_path: Path) -> None:
+    """Asked inline and not durable, a unit that must be durable runs again, durably, off the loop."""
+    async with Store(tmp_path / "kobe.db") as store:
+        runs: list[tuple[bool, str]] = []
+
+        def reacting(tx: Tx) -> None:
+            runs.append((tx.durable, threading.current_thread().name))
+            _alert(tx, f"run {len(runs)}")
+            tx.require_durable()
+
+        await store.transact(reacting, durable=False, inline=True)
+        here = threading.current_thread().name
+        assert [d for d, _ in runs] == [False, True] and runs[0][1] == here and runs[1][1] != here
+        assert await _messages(store) == ["run 2"]

@@ -67,6 +67,12 @@ async def _seed(kobe: Space, sapporo: Space, nats_url: str) -> None:
     await eventually(lambda: sapporo.space_version("kobe"), timeout=30)
     await sapporo.post("/api/notes", {"to": "kobe", "subject": "来月のJelly", "text": "同時開催しませんか?\n会場費は折半で。"})
     await kobe.post("/api/notes", {"to": "sapporo", "subject": "Re: 来月のJelly", "text": "ぜひ!"})
+    later = (soon + dt.timedelta(days=14)).isoformat()
+    asked = await sapporo.post("/api/requests", {"title": "ウェブサイト制作を手伝ってくれる人", "skills": ["web制作"],
+                                                 "body": "商店街のサイトを一緒に作りたい", "deadline": later, "reward": "paid"})
+    await kobe.post("/api/requests", {"title": "Translating a tourist guide into English", "skills": ["翻訳"],
+                                      "kind": "consult", "deadline": later})
+    await eventually(lambda: kobe.get(f"/api/requests/{asked['id']}"), timeout=30)
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
