@@ -19,7 +19,8 @@ KERNEL_MODULES = ("errors", "config", "metrics", "supervisor", "context", "featu
 RULES = ("node/events/rules.py", "node/events/rsvps.py", "node/members/rules.py", "node/members/skills.py",
          "node/notes/rules.py", "node/requests/rules.py", "node/requests/matching.py",
          "node/visas/passes.py", "node/visas/status.py", "node/visas/checkin.py", "node/visas/books.py",
-         "node/visas/settlement.py")
+         "node/visas/settlement.py",
+         "node/lab/rules.py", "node/lab/labels.py", "node/lab/writing.py", "node/lab/discussion.py", "node/lab/forms.py")
 
 
 def _module(path: Path) -> str:

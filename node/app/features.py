@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from node import events, members, notes, ops, requests, spaces, tickets, visas
+from node import events, lab, members, notes, ops, requests, spaces, tickets, visas
 from node.feature import Feature
 from node.federation.directory import SPACE
 from node.federation.kinds import Kinds
@@ -22,6 +22,7 @@ DEFAULT: Final[tuple[Feature, ...]] = (
     requests.FEATURE,
     tickets.FEATURE,
     visas.FEATURE,
+    lab.FEATURE,
 )
 
 
