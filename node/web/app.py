@@ -26,7 +26,7 @@ from node.web.openapi import document
 from node.web.page import Page, Panel
 from node.web.payload import authorize, json_response
 from node.web.route import JSON, Route
-from node.web.shell import guard, mount
+from node.web.shell import error_page, guard, mount, wants_page
 
 __all__ = ["make_app", "OPENAPI"]
 
@@ -37,7 +37,12 @@ _CODES: Final = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"
 _KEEP: Final = ("Allow",)
 
 
-def _error(status: int, body: dict[str, str], headers: dict[str, str] | None = None) -> web.Response:
+def _error(status: int, body: dict[str, str], headers: dict[str, str] | None = None,
+           request: web.Request | None = None) -> web.Response:
+    if request is not None and wants_page(request) and status != 401:
+        page = error_page(request, status, body.get("message", ""))
+        page.headers.update(headers or {})
+        return page
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="hitode"'
@@ -52,17 +57,18 @@ async def errors(
     try:
         return await handler(request)
     except HitodeError as e:
-        return _error(e.status, e.to_dict())
+        return _error(e.status, e.to_dict(), request=request)
     except web.HTTPException as e:
         if e.status >= 400:
             code = _CODES.get(e.status, "http_error")
             message = e.reason if e.status != 405 else f"{request.method} is not allowed here; allowed: {e.headers.get('Allow', '')}"
             return _error(e.status, {"code": code, "message": message},
-                          {k: e.headers[k] for k in _KEEP if k in e.headers})
+                          {k: e.headers[k] for k in _KEEP if k in e.headers}, request=request)
         raise
     except Exception:
         log.exception("http: %s %s failed", request.method, request.path)
-        return _error(500, {"code": "internal", "message": "the node failed on this request; see its log"})
+        return _error(500, {"code": "internal", "message": "the node failed on this request; see its log"},
+                      request=request)
 
 
 @web.middleware

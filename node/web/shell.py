@@ -55,11 +55,31 @@ SPACE: Final = web.AppKey("space", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+I18N: Final = web.RequestKey("i18n", Translator)
+
+
 def translator(request: web.Request) -> Translator:
-    got = request.get("i18n")
-    if not isinstance(got, Translator):
-        got = request["i18n"] = Translator(choose(request), request.app[TZ])
+    got = request.get(I18N)
+    if got is None:
+        got = request[I18N] = Translator(choose(request), request.app[TZ])
     return got
+
+
+def wants_page(request: web.Request) -> bool:
+    """A browser navigating to a page (not the JSON API, not a feed): errors as HTML."""
+    return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
+
+
+def error_page(request: web.Request, status: int, detail: str) -> web.Response:
+    """An error a browser shows the operator, in the operator's language (the API's stay JSON)."""
+    t = translator(request)
+    if status == 404:
+        heading, message = t.gettext("Not found"), t.gettext("This page does not exist, or no longer exists.")
+    elif status >= 500:
+        heading, message = t.gettext("Something went wrong"), t.gettext("The node failed on this page; its log says why.")
+    else:
+        heading, message = t.gettext("Refused"), t.gettext("This request was refused.")
+    return render(request, "error.html", {"heading": heading, "message": message, "detail": detail}, status=status)
 
 
 def _page_path(request: web.Request) -> bool:

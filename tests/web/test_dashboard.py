@@ -215,3 +215,23 @@ async def test_without_origin_headers_a_form_needs_the_sessions_token(kobe: Spac
         async with http.post(kobe.url + "/space", data={**form, "csrf": m.group(1)}, allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/space?saved=1"
         assert (await kobe.get("/api/spaces/kobe"))["city"] == "神戸市"
+
+
+async def test_a_page_that_does_not_exist_is_a_page_in_the_operators_language_and_the_api_stays_json(
+    kobe: Space,
+) -> None:
+    """A browser sent to a wrong address gets an HTML page it can read, in Japanese or English;
+    a script asking the API the same gets the JSON error the contract promises."""
+    html = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(kobe.url + "/no-such-page", headers={**html, "Accept-Language": "ja"}) as r:
+            assert r.status == 404 and r.content_type == "text/html"
+            body = await r.text()
+            assert "見つかりません" in body and 'lang="ja"' in body
+            assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+        async with http.get(kobe.url + "/no-such-page", headers={**html, "Accept-Language": "en"}) as r:
+            assert r.status == 404 and "Not found" in await r.text()
+        async with http.get(kobe.url + "/api/no-such-thing", headers=html) as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+        async with http.get(kobe.url + "/no-such-page") as r:  # no Accept: a script
+            assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
