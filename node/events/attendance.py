@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from aiohttp import web
-from babel.dates import format_skeleton
 
 from node.context import Context
 from node.events import rules as events
@@ -50,7 +49,7 @@ def chart(past: Sequence[Event], t: Translator) -> dict[str, Any]:
         cap = None if e.capacity is None else TOP + plot_h - plot_h * min(e.capacity, top) / top
         bars.append({"x": round(x, 1), "y": round(TOP + plot_h - h, 1), "w": round(slot * 0.7, 1), "h": round(h, 1),
                      "cap_y": None if cap is None else round(cap, 1), "n": e.confirmed, "capacity": e.capacity,
-                     "title": e.title, "day": format_skeleton("Md", t.local(e.start), locale=t.locale),
+                     "title": e.title, "day": t.skeleton("Md", t.local(e.start)),
                      "date": t.date(e.start, "medium"), "mid": round(x + slot * 0.35, 1)})
     ticks = [{"v": v, "y": round(TOP + plot_h - plot_h * v / top, 1)} for v in (0, top // 2, top)]
     total = sum(e.confirmed for e in shown)

@@ -14,8 +14,6 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from aiohttp import web
-from babel import Locale
-from babel.dates import format_skeleton
 
 from node.context import Context
 from node.events import rules as events
@@ -35,6 +33,8 @@ def _first_weekday() -> int:
     """Weeks start as on the calendars on a Japanese wall (CLDR's JP: Sunday), in either
     language, so that switching language never moves the columns under the operator's eyes.
     Read at the first calendar shown: CLDR's ja_JP data is some 4 MiB an idle node need not hold."""
+    from babel import Locale
+
     return int(Locale.parse("ja_JP").first_week_day)
 
 
@@ -104,7 +104,7 @@ async def month_view(node: Context, request: web.Request) -> PageResult:
     after = dt.datetime.combine(_shift(month, 1), dt.time(), t.zone)
     entries, common = await _selection(node, request, t, first - dt.timedelta(days=7), after + dt.timedelta(days=7))
     keep = "&" + common["filter_query"] if common["filter_query"] else ""
-    return {**common, "view": "month", "month_label": format_skeleton("yMMMM", month, locale=t.locale),
+    return {**common, "view": "month", "month_label": t.skeleton("yMMMM", month),
             "month": month.strftime("%Y-%m"), "weeks": _weeks(month, entries, t), "weekdays": _weekday_names(t),
             "prev": f"/calendar?month={_shift(month, -1):%Y-%m}{keep}", "next": f"/calendar?month={_shift(month, 1):%Y-%m}{keep}",
             "live_url": "/live/calendar?" + urlencode({"month": f"{month:%Y-%m}", **{k: v for k, v in common["chosen"].items() if v}}),

@@ -14,15 +14,13 @@ import gettext as _gettext
 import io
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from babel import Locale
-from babel.dates import format_date, format_datetime, format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+
+if TYPE_CHECKING:  # Babel itself loads with the first page: an idle node need not hold it
+    from babel import Locale
 
 __all__ = ["LANGUAGES", "COOKIE", "Translator", "choose", "catalogue", "N_"]
 
@@ -37,8 +35,12 @@ def N_(message: str) -> str:
 
 
 @cache
-def catalogue(lang: str) -> NullTranslations:
+def catalogue(lang: str) -> _gettext.NullTranslations:
     """The compiled catalogue of a language (English: the msgids themselves)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import NullTranslations, Translations
+
     po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     if lang == LANGUAGES[1] or not po.exists():
         return NullTranslations()
@@ -75,7 +77,9 @@ class Translator:
 
     def __init__(self, lang: str, tz: str) -> None:
         self.lang = lang
-        self.locale = Locale.parse(lang)
+        from babel import Locale
+
+        self.locale: Locale = Locale.parse(lang)
         self.zone = ZoneInfo(tz)
         self._t: _gettext.NullTranslations = catalogue(lang)
 
@@ -89,11 +93,23 @@ class Translator:
         return when.astimezone(self.zone)
 
     def datetime(self, when: dt.datetime, fmt: str = "medium") -> str:
+        from babel.dates import format_datetime
+
         return format_datetime(when, fmt, tzinfo=self.zone, locale=self.locale)
 
     def date(self, when: dt.datetime | dt.date, fmt: str = "full") -> str:
         day = self.local(when).date() if isinstance(when, dt.datetime) else when
+        from babel.dates import format_date
+
         return format_date(day, fmt, locale=self.locale)
 
     def time(self, when: dt.datetime) -> str:
+        from babel.dates import format_time
+
         return format_time(when, "short", tzinfo=self.zone, locale=self.locale)
+
+    def skeleton(self, pattern: str, when: dt.date | dt.datetime) -> str:
+        """A CLDR skeleton ("yMMMM", "Md") in the language's own order and words."""
+        from babel.dates import format_skeleton
+
+        return format_skeleton(pattern, when, locale=self.locale)

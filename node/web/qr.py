@@ -12,7 +12,6 @@ import io
 from typing import Final
 
 import msgspec
-import segno
 
 from node.errors import Invalid
 
@@ -29,6 +28,8 @@ class QrCode(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def render(text: str, *, scale: int = 4) -> QrCode:
+    import segno  # on first use: an idle node need not hold it (about 1 MiB)
+
     try:
         qr = segno.make_qr(text, error=ERROR, boost_error=False)
     except segno.DataOverflowError:
