@@ -1,0 +1,83 @@
+"""What the home's `visa` op tells whom, and what a host may write into the home's books.
+
+kobe, sapporo and hakodate run in this process (real nodes on a real nats-server, real
+HTTP), so a test can speak for one of them over the bus: hakodate, pinned like any space,
+asks kobe about a kobe member whose federation id it saw, without that member's pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from node.app.features import DEFAULT
+from node.app.node import Node
+from node.app.setup import init_space
+from node.bus.embedded import EmbeddedNats
+from node.config import load_config
+from node.feature import Feature
+from node.federation.rpc import call
+from schemas.visa import VisaCheck, VisaStanding
+from tests.eventually import eventually
+from tests.visas.conftest import MEMBER
+
+
+class Http:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def status(self, node: Node, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.session.request(method, node.http_url + path, json=body,
+                                        headers={"Authorization": f"Bearer {node.token}"}) as r:
+            return r.status, await r.json()
+
+    async def ok(self, node: Node, method: str, path: str, body: Any = None) -> Any:
+        st, got = await self.status(node, method, path, body)
+        assert st < 300, got
+        return got
+
+
+@contextlib.asynccontextmanager
+async def nodes(base: Path, url: str, *specs: tuple[str, Sequence[Feature]]) -> AsyncIterator[list[Node]]:
+    async with contextlib.AsyncExitStack() as stack:
+        out = []
+        for space, features in specs:
+            init_space(base / space, space=space, name=space.title(), http_port=0, nats_urls=[url])
+            out.append(await stack.enter_async_context(Node(base / space, load_config(base / space),
+                                                            features=features)))
+        for a in out:
+            for b in out:
+                if a is not b:
+                    await eventually(lambda a=a, b=b: a.store.scalar("SELECT 1 FROM pins WHERE space = ?", (b.space,)),
+                                     timeout=60)
+        yield out
+
+
+async def test_hakodate_learns_nothing_of_a_kobe_member_without_their_pass(
+        tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    """The member's federation id is public; their visa days are told only with their pass."""
+    async with nodes(tmp_path, nats_server.client_url, ("kobe", DEFAULT), ("sapporo", DEFAULT),
+                     ("hakodate", DEFAULT)) as (kobe, sapporo, hakodate), aiohttp.ClientSession() as s:
+        http = Http(s)
+        m = await http.ok(kobe, "POST", "/api/members", MEMBER)
+        p = await http.ok(kobe, "POST", f"/api/members/{m['id']}/passes", {"days": 30})
+        visit = await http.ok(sapporo, "POST", "/api/visits", {"pass": p["text"]})
+        fid = str(await sapporo.store.scalar("SELECT member FROM visits WHERE id = ?", (visit["id"],)))
+        month = visit["day"][:7]
+        await eventually(lambda: kobe.store.scalar("SELECT 1 FROM visits WHERE id = ?", (visit["id"],)), timeout=30)
+
+        async def ask(pass_id: str) -> VisaStanding | None:
+            return await call(hakodate.bus, hakodate.store, hakodate.ident, "kobe", "visa",
+                              VisaCheck(pass_id=pass_id, member=fid, month=month), VisaStanding, timeout=5)
+
+        # With the pass (as its holder shows it at the desk): its standing and the day at sapporo.
+        assert await eventually(lambda: ask(p["id"]), timeout=20) == VisaStanding(standing="active", days_used=1)
+        # Without it: a made-up pass id, or another member's pass, tells nothing.
+        assert await ask("00" * 8) == VisaStanding(standing="unknown", days_used=0)
+        other = await http.ok(kobe, "POST", "/api/members", {**MEMBER, "email": "taro@example.jp"})
+        q = await http.ok(kobe, "POST", f"/api/members/{other['id']}/passes", {"days": 30})
+        assert await ask(q["id"]) == VisaStanding(standing="unknown", days_used=0)
