@@ -6,7 +6,9 @@ callee and the inbox it listens on, and is recent; it is answered only if the ca
 is the one pinned for it (a space this node knows). The reply is signed by the callee and
 names the caller and the inbox, so a hub that relays it cannot forge or redirect one.
 `call` is the client side: one request, a short timeout, and None when nobody answered in
-time, which the feature treats as "unreachable" by its own policy.
+time, which the feature treats as "unreachable" by its own policy; a verified refusal from
+the callee is `Refused` (the callee spoke: not the same as silence), and an answer that
+does not verify is `Rejected` (anyone on the bus may have sent it: as good as none).
 
 Sync and presence (sync.py, directory.py) keep their own subjects and tags; this is the
 generic path for capabilities, so the kernel names none of them.
@@ -34,7 +36,7 @@ from node.supervisor import forever
 from schemas.ids import SpaceId
 from schemas.time import AwareDateTime
 
-__all__ = ["Rpc", "RpcHandler", "RpcServer", "call", "CALL_TAG", "ANSWER_TAG"]
+__all__ = ["Rpc", "RpcHandler", "RpcServer", "Refused", "call", "CALL_TAG", "ANSWER_TAG"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,13 @@ Op = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 # (the caller's space id, the request body as MessagePack) -> the answer; raising a
 # HitodeError answers with its message as the error.
 RpcHandler = Callable[[str, bytes], Awaitable[msgspec.Struct]]
+
+
+class Refused(Rejected):
+    """The callee answered, signed with its pinned key, and its answer is an error."""
+
+    code = "refused"
+    status = 403
 
 
 class Rpc(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,7 +94,8 @@ async def call(
 ) -> R | None:
     """Ask `to`; its signed answer decoded as `answer`, or None if it did not answer in time.
 
-    Raises Rejected when `to` answered with an error or an answer that does not verify."""
+    Raises Refused when `to`'s verified answer is an error, Rejected when an answer does not
+    verify (or does not decode)."""
     if not bus.ready:
         return None
     nc = bus.nc
@@ -108,7 +118,7 @@ async def call(
     if key != await _pinned(store, to) or got.caller != ident.space or got.reply != inbox:
         raise Rejected(f"the answer to {op} is not signed by {to}'s pinned key for this request")
     if got.error:
-        raise Rejected(f"{to} refused {op}: {got.error}")
+        raise Refused(f"{to} refused {op}: {got.error}")
     try:
         return msgspec.msgpack.decode(got.body, type=answer)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:

@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from node.app.features import DEFAULT
 from node.app.node import Node
 from node.app.setup import init_space
 from node.bus.embedded import EmbeddedNats
 from node.config import load_config
-from node.feature import Feature
+from node.context import Context
+from node.errors import Forbidden
+from node.feature import Feature, Operation
 from node.federation.rpc import call
+from schemas.space import VisaPolicy
 from schemas.visa import VisaCheck, VisaStanding
 from tests.eventually import eventually
 from tests.visas.conftest import MEMBER
@@ -52,9 +56,22 @@ async def nodes(base: Path, url: str, *specs: tuple[str, Sequence[Feature]]) -> 
         for a in out:
             for b in out:
                 if a is not b:
-                    await eventually(lambda a=a, b=b: a.store.scalar("SELECT 1 FROM pins WHERE space = ?", (b.space,)),
-                                     timeout=60)
+                    await eventually(lambda a=a, b=b: pinned(a, b.space), timeout=60)
         yield out
+
+
+async def pinned(node: Node, other: str) -> bool:
+    return await node.store.scalar("SELECT 1 FROM pins WHERE space = ?", (other,)) is not None
+
+
+async def refuse_all(ctx: Context, caller: str, body: bytes) -> VisaStanding:
+    raise Forbidden("this member's visas are suspended")
+
+
+# A home whose `visa` op answers every host with a refusal, signed with its own key.
+STRICT = tuple(msgspec.structs.replace(f, operations=tuple(
+    Operation(name=o.name, handler=refuse_all) if o.name == "visa" else o for o in f.operations))
+    for f in DEFAULT)
 
 
 async def test_hakodate_learns_nothing_of_a_kobe_member_without_their_pass(
@@ -81,3 +98,26 @@ async def test_hakodate_learns_nothing_of_a_kobe_member_without_their_pass(
         other = await http.ok(kobe, "POST", "/api/members", {**MEMBER, "email": "taro@example.jp"})
         q = await http.ok(kobe, "POST", f"/api/members/{other['id']}/passes", {"days": 30})
         assert await ask(q["id"]) == VisaStanding(standing="unknown", days_used=0)
+
+
+async def test_sapporo_refuses_a_visitor_whose_home_kobe_refuses_even_when_its_policy_admits_the_unreachable(
+        tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    """A signed "no" from the home is not silence: no visit, a 403 naming the home's reason."""
+    async with nodes(tmp_path, nats_server.client_url, ("kobe", STRICT), ("sapporo", DEFAULT)) as (kobe, sapporo), \
+            aiohttp.ClientSession() as s:
+        http = Http(s)
+        assert VisaPolicy().when_home_unreachable == "admit"  # sapporo keeps the default policy
+        m = await http.ok(kobe, "POST", "/api/members", MEMBER)
+        p = await http.ok(kobe, "POST", f"/api/members/{m['id']}/passes", {"days": 30})
+
+        async def status_known() -> bool:  # sapporo has kobe's status list, so only the home's word is left
+            return await sapporo.store.scalar("SELECT 1 FROM records WHERE kind = 'visa_status'") is not None
+
+        await eventually(status_known, timeout=30)
+        st, got = await http.status(sapporo, "POST", "/api/visits", {"pass": p["text"]})
+        assert st == 403, got
+        assert got["error"]["code"] == "home_refused" and got["error"]["field"] == "pass"
+        assert "suspended" in got["error"]["message"]
+        assert (await http.ok(sapporo, "GET", "/api/visits"))["visits"] == []
+        refusals = (await http.ok(sapporo, "GET", "/api/visits/refusals"))["refusals"]
+        assert [r["code"] for r in refusals] == ["home_refused"]
