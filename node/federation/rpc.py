@@ -4,7 +4,9 @@ A feature declares an `Rpc` (its op name and an async handler); the node serves 
 declared op on its own subject. A request is signed by the caller, names the op, the
 callee and the inbox it listens on, and is recent; it is answered only if the caller's key
 is the one pinned for it (a space this node knows). The reply is signed by the callee and
-names the caller and the inbox, so a hub that relays it cannot forge or redirect one.
+names the caller and the inbox, so a hub that relays it cannot forge or redirect one; and a
+request is answered once: one copied off the bus and sent again is refused while it is
+recent enough to be accepted at all (each call has its own inbox).
 `call` is the client side: one request, a short timeout, and None when nobody answered in
 time, which the feature treats as "unreachable" by its own policy; a verified refusal from
 the callee is `Refused` (the callee spoke: not the same as silence), and an answer that
@@ -36,7 +38,7 @@ from node.supervisor import forever
 from schemas.ids import SpaceId
 from schemas.time import AwareDateTime
 
-__all__ = ["Rpc", "RpcHandler", "RpcServer", "Refused", "call", "CALL_TAG", "ANSWER_TAG"]
+__all__ = ["Rpc", "RpcHandler", "RpcServer", "Refused", "Answer", "call", "CALL_TAG", "ANSWER_TAG"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,8 @@ class RpcServer:
         self._store = store
         self._ident = ident
         self._rpcs = {r.op: r for r in rpcs}
+        # (caller, reply inbox) -> when its request stops being recent: the ones answered.
+        self._answered: dict[tuple[str, str], dt.datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> RpcServer:
@@ -177,6 +181,8 @@ class RpcServer:
             return msgspec.structs.replace(out, error="the request is too old or from the future; check the clock")
         if key != await _pinned(self._store, req.caller):
             return msgspec.structs.replace(out, error=f"the request is not signed by {req.caller}'s pinned key")
+        if not self._first_time(req):
+            return msgspec.structs.replace(out, error="this request was answered already; a call is answered once")
         try:
             result = await rpc.handler(req.caller, req.body)
         except HitodeError as e:
@@ -184,6 +190,17 @@ class RpcServer:
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             return msgspec.structs.replace(out, error=f"bad request body: {e}")
         return msgspec.structs.replace(out, body=_enc.encode(result))
+
+    def _first_time(self, req: Call) -> bool:
+        """Remember a verified request until it is too old to be accepted anyway."""
+        now = dt.datetime.now(dt.UTC)
+        for k in [k for k, until in self._answered.items() if until < now]:
+            del self._answered[k]
+        key = (req.caller, req.reply)
+        if key in self._answered:
+            return False
+        self._answered[key] = req.at + MAX_AGE
+        return True
 
     async def _handle(self, msg: Msg) -> None:
         if not msg.reply:
