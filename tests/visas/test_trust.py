@@ -8,11 +8,13 @@ asks kobe about a kobe member whose federation id it saw, without that member's 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import nats
 import msgspec
 
 from node.app.features import DEFAULT
@@ -24,9 +26,12 @@ from node.context import Context
 from node.errors import Forbidden
 from node.feature import Feature, Operation
 from node.federation.rpc import call
+from node.federation.identity import Identity
+from schemas.envelope import Sealed
 from schemas.space import VisaPolicy
-from schemas.visa import VisaCheck, VisaStanding
+from schemas.visa import VisaCheck, VisaStanding, Visit
 from tests.eventually import eventually
+from tests.forge import forge, inject
 from tests.visas.conftest import MEMBER
 
 
@@ -121,3 +126,45 @@ async def test_sapporo_refuses_a_visitor_whose_home_kobe_refuses_even_when_its_p
         assert (await http.ok(sapporo, "GET", "/api/visits"))["visits"] == []
         refusals = (await http.ok(sapporo, "GET", "/api/visits/refusals"))["refusals"]
         assert [r["code"] for r in refusals] == ["home_refused"]
+
+
+async def test_mallory_cannot_rewrite_a_visit_sapporo_sent_kobe_by_reusing_its_id(
+        tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    """A visit's id is its host's: another space's visit dm under it is quarantined, kobe's books keep sapporo's."""
+    async with nodes(tmp_path, nats_server.client_url, ("kobe", DEFAULT), ("sapporo", DEFAULT)) as (kobe, sapporo), \
+            aiohttp.ClientSession() as s:
+        http = Http(s)
+        m = await http.ok(kobe, "POST", "/api/members", MEMBER)
+        p = await http.ok(kobe, "POST", f"/api/members/{m['id']}/passes", {"days": 30})
+        visit = await http.ok(sapporo, "POST", "/api/visits", {"pass": p["text"]})
+
+        async def at_kobe() -> dict[str, Any] | None:
+            return await kobe.store.one("SELECT * FROM visits WHERE id = ?", (visit["id"],))
+
+        before = await eventually(at_kobe, timeout=30)
+        mallory = Identity.generate("mallory")
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            js = nc.jetstream()
+            profile = forge(mallory)
+            await inject(js, profile.subject, profile.raw)
+            await eventually(lambda: pinned(kobe, "mallory"), timeout=30)
+            fid = str(await sapporo.store.scalar("SELECT member FROM visits WHERE id = ?", (visit["id"],)))
+            now = dt.datetime.now(dt.UTC)
+            fake = Visit(author="mallory", to="kobe", record_id=visit["id"], version=5, pass_id=p["id"], member=fid,
+                         day=visit["day"], checked_in_at=now, checked_out_at=now, free_days=31, flags=[])
+            nonce, sealed = mallory.seal(msgspec.msgpack.encode(fake), kobe.ident.box_key)
+            body = msgspec.msgpack.encode(Sealed(box_key=mallory.box_key, nonce=nonce, ciphertext=sealed))
+            dm = forge(mallory, kind="visit", channel="kobe", record_id=visit["id"],
+                       version=5, body=body)
+            await inject(js, dm.subject, dm.raw)
+
+            async def quarantined() -> list[str] | None:
+                got = [str(r["reason"]) for r in await kobe.store.all("SELECT reason FROM quarantine")]
+                return got or None
+
+            reasons = "\n".join(await eventually(quarantined, timeout=30))
+            assert "belongs to sapporo" in reasons
+            assert await at_kobe() == before  # same host, version, times and flags
+        finally:
+            await nc.close()
