@@ -87,8 +87,9 @@ async def test_kobe_asks_sapporo_over_a_feature_op_and_gets_its_signed_answer(
                           timeout=0.5) is None
 
 
-async def test_a_request_copied_off_the_bus_and_sent_again_is_refused(tmp_path: Path, nats_server: EmbeddedNats) -> None:
-    """Anyone on the hub sees kobe's signed request; sending it again gets a signed refusal, not a second answer."""
+async def test_a_request_copied_off_the_bus_is_sealed_and_sent_again_is_refused(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    """Anyone on the hub sees kobe's signed request and the reply, but not what they say; sending the
+    request again gets a signed refusal, not a second answer."""
     async with node(tmp_path, "kobe", nats_server.client_url) as kobe, \
             node(tmp_path, "sapporo", nats_server.client_url) as sapporo:
 
@@ -103,7 +104,13 @@ async def test_a_request_copied_off_the_bus_and_sent_again_is_refused(tmp_path: 
             async def tap(msg: Msg) -> None:
                 seen.append(msg)
 
+            everything: list[bytes] = []
+
+            async def tap_all(msg: Msg) -> None:
+                everything.append(msg.data)
+
             await nc.subscribe("hitode.rpc.sapporo.echo", cb=tap)
+            await nc.subscribe(">", cb=tap_all)  # requests and the replies to their inboxes
             await nc.flush()
 
             async def answered() -> Pong | None:
@@ -116,7 +123,9 @@ async def test_a_request_copied_off_the_bus_and_sent_again_is_refused(tmp_path: 
             sub = await nc.subscribe(copied.reply, max_msgs=1)
             await nc.publish(copied.subject, copied.data, reply=copied.reply)
             again, _ = open_call((await sub.next_msg(timeout=10)).data, ANSWER_TAG, Answer)
-            assert again.body == b"" and "answered already" in again.error
+            assert again.sealed == b"" and "answered already" in again.error
+            # Both ways the body was sealed: the text was on the bus in no message.
+            assert everything and not [d for d in everything if "一度".encode() in d]
         finally:
             await nc.close()
 
