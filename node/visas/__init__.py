@@ -27,7 +27,9 @@ FEATURE = Feature(
     kinds=(
         Kind(name=status.KIND, body=VisaStatus, check=status.check_record,
              summary="a home space's status list: one bit per pass, set when revoked"),
-        Kind(name=books.KIND, body=Visit, dm=True, on_apply=books.on_visit,
+        # unique_id: a visit's id is the host's that booked it first; another host's visit
+        # under it is quarantined (id_taken) rather than written over the home's books.
+        Kind(name=books.KIND, body=Visit, dm=True, on_apply=books.on_visit, unique_id=True,
              summary="a visit, from the host to the member's home space"),
         Kind(name=books.ACK_KIND, body=VisitAck, dm=True, on_apply=books.on_ack,
              summary="the home's reconciliation of a visit, back to the host"),

@@ -120,7 +120,9 @@ def on_visit(tx: Tx, ident: Identity, header: Header, body: msgspec.Struct, send
     me = ident.space
     if body.to != me or body.author != header.author or body.record_id != header.record_id:
         raise Rejection("header_mismatch", "the visit names another space or record", author=header.author)
-    held = tx.one("SELECT flags, version FROM visits WHERE id = ?", (body.record_id,))
+    held = tx.one("SELECT host, flags, version FROM visits WHERE id = ?", (body.record_id,))
+    if held is not None and held["host"] != header.author:  # also for ids booked before unique_id
+        raise Rejection("id_taken", f"visit {body.record_id} belongs to {held['host']}", author=header.author)
     if held is not None and int(held["version"]) >= header.version:
         return  # an older version after a newer one changes nothing
     tx.execute(

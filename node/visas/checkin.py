@@ -23,7 +23,7 @@ from schemas.space import VisaPolicy
 from schemas.visa import VisaStanding, VisaStatus
 
 __all__ = ["Verified", "verify_offline", "decide", "PassRevoked", "UnknownSpace", "NotAccepted", "QuotaExceeded",
-           "NotInStanding", "HomeUnreachable", "OwnMember", "AlreadyHere"]
+           "NotInStanding", "HomeRefused", "HomeUnreachable", "OwnMember", "AlreadyHere"]
 
 
 class PassRevoked(Invalid):
@@ -52,6 +52,10 @@ class NotInStanding(Forbidden):
 
 class AlreadyHere(Conflict):
     code = "already_checked_in"
+
+
+class HomeRefused(Forbidden):
+    code = "home_refused"
 
 
 class HomeUnreachable(HitodeError):

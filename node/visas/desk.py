@@ -17,7 +17,7 @@ import msgspec
 from node.context import Context
 from node.errors import HitodeError, Rejected
 from node.federation.outbox import new_id
-from node.federation.rpc import call
+from node.federation.rpc import Refused, call
 from node.federation.signed_token import read
 from node.store import Tx
 from node.visas import books, checkin, passes, settlement
@@ -52,6 +52,8 @@ async def check_in(ctx: Context, text: str) -> Visit:
             answer = await call(ctx.bus, ctx.store, ctx.ident, v.home, OP,
                                 VisaCheck(pass_id=v.pass_id, member=v.member, month=month), VisaStanding,
                                 timeout=ASK_TIMEOUT)
+        except Refused as e:  # the home itself said no: not silence, so no policy admits it
+            raise checkin.HomeRefused(f"{v.home} refuses to vouch for this pass: {e.message}", field="pass") from None
         except Rejected:
             answer = None  # an answer that does not verify counts as none
         verified = checkin.decide(policy, v.home, answer, own_days=own_days, new_day=here_today is None)

@@ -169,11 +169,13 @@ def standing(tx: Tx, me: str, pass_id: str, member: str, month: str) -> tuple[St
     """What the home vouches for: the pass's standing and the member's visa days this
     month at other spaces (distinct host and day), as this node's books hold them."""
     row = tx.one("SELECT member, revoked_at, expires_at FROM visa_passes WHERE id = ?", (pass_id,))
+    if row is None or row["member"] != member:
+        # The federation id travels in every pass and request: without a pass of theirs,
+        # a caller learns nothing of the member (not even their visa days).
+        return "unknown", 0
     days = int(tx.scalar(
         "SELECT count(*) FROM (SELECT DISTINCT host, day FROM visits WHERE home = ? AND host != ?"
         " AND member = ? AND month = ?)", (me, me, member, month)) or 0)
-    if row is None or row["member"] != member:
-        return "unknown", days
     if row["revoked_at"] is not None:
         return "revoked", days
     if row["expires_at"] < time.time():
