@@ -18,7 +18,7 @@ from schemas.envelope import Header
 from schemas.ticket import Policy, State, TicketRedemption
 
 __all__ = ["MIGRATIONS", "KIND", "TOPIC", "save_issued", "begin", "settle", "policy", "set_policy", "pending",
-           "issued", "attempts", "on_audit", "Outcome"]
+           "issued", "attempts", "on_audit", "Outcome", "known_used"]
 
 KIND: Final = "ticket_redemption"
 TOPIC: Final = "tickets"  # committed when an attempt is left pending: wakes the settler
@@ -91,6 +91,27 @@ def begin(tx: Tx, ticket: Ticket, attempt: str, at: dt.datetime, record: bytes) 
     """Kept before it is sent: an attempt the node dies during is settled at the next start."""
     tx.execute("INSERT INTO ticket_attempts (attempt, ticket, issuer, at, record, state) VALUES (?, ?, ?, ?, ?, ?)",
                (attempt, ticket.id, ticket.issuer, at.timestamp(), record, "pending"))
+
+
+def known_used(tx: Tx, me: str, ticket_id: str) -> Outcome | None:
+    """The ticket as this space already knows it used, as the outcome of a new attempt, or
+    None: redeemed or taken by an attempt here, a holder let in here while the federation
+    could not answer, or a redemption another space published. Checked before any claim, so
+    a space cut off from the cluster does not admit the same ticket twice."""
+    row = tx.one(
+        "SELECT space, att, at, how FROM ("
+        " SELECT winner_space AS space, winner_attempt AS att, winner_at AS at, state AS how FROM ticket_attempts"
+        "  WHERE ticket = ? AND state IN ('redeemed', 'taken') AND winner_space != ''"
+        " UNION ALL SELECT ?, attempt, at, 'pending' FROM ticket_attempts"
+        "  WHERE ticket = ? AND state = 'pending' AND admitted = 1"
+        " UNION ALL SELECT author, attempt, at, 'audit' FROM ticket_audit WHERE ticket = ? AND state = 'redeemed'"
+        ") ORDER BY at LIMIT 1", (ticket_id, me, ticket_id, ticket_id))
+    if row is None:
+        return None
+    why = ("its holder was let in here while the federation could not be reached; not confirmed yet"
+           if row["how"] == "pending" else "")
+    at = dt.datetime.fromtimestamp(row["at"], dt.UTC) if row["at"] is not None else None
+    return Outcome("taken", False, winner_space=row["space"], winner_attempt=row["att"], winner_at=at, why=why)
 
 
 def settle(tx: Tx, ident: Identity, attempt: str, o: Outcome) -> bool:
