@@ -18,7 +18,8 @@ from schemas.envelope import Header
 from schemas.ticket import Policy, State, TicketRedemption
 
 __all__ = ["MIGRATIONS", "KIND", "TOPIC", "save_issued", "begin", "settle", "policy", "set_policy", "pending",
-           "issued", "attempts", "on_audit", "Outcome", "known_used"]
+           "issued", "attempts", "on_audit", "Outcome", "known_used",
+           "stream_seen"]
 
 KIND: Final = "ticket_redemption"
 TOPIC: Final = "tickets"  # committed when an attempt is left pending: wakes the settler
@@ -68,6 +69,13 @@ MIGRATIONS: Final = (
         when_unconfirmed TEXT NOT NULL
     );
     """,
+    # 2: when stream TICKETS was created, as this node first saw it (a re-created one is empty)
+    """
+    CREATE TABLE tickets_stream (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        created TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -112,6 +120,14 @@ def known_used(tx: Tx, me: str, ticket_id: str) -> Outcome | None:
            if row["how"] == "pending" else "")
     at = dt.datetime.fromtimestamp(row["at"], dt.UTC) if row["at"] is not None else None
     return Outcome("taken", False, winner_space=row["space"], winner_attempt=row["att"], winner_at=at, why=why)
+
+
+def stream_seen(tx: Tx, created: str) -> str:
+    """When stream TICKETS was created as this node first saw it (kept from now on if this
+    is the first time). Another time means the stream was deleted and made again, empty:
+    the redemptions it held are gone, and any used ticket could be claimed again."""
+    tx.execute("INSERT INTO tickets_stream (id, created) VALUES (1, ?) ON CONFLICT (id) DO NOTHING", (created,))
+    return str(tx.scalar("SELECT created FROM tickets_stream WHERE id = 1"))
 
 
 def settle(tx: Tx, ident: Identity, attempt: str, o: Outcome) -> bool:

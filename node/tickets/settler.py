@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 FIRST_DELAY: Final = 1.0
 MAX_DELAY: Final = 60.0
+RETRY_AFTER: Final = 10.0  # stream TICKETS that could not be read is not asked again before a redemption sooner
 ORPHAN_AFTER: Final = 60.0  # an attempt begun this long ago and never decided: its node died mid-claim
 
 
@@ -50,7 +51,8 @@ class Settler:
         self._ctx = ctx
         self.ledger = Ledger(ctx.bus, timeout=timeout)
         self.unsafe = ""  # what stream TICKETS lacks for single use, if anything
-        self._checked = False
+        self._seen = ""  # when stream TICKETS was created, as this node first saw it
+        self._retry_at = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stop_listening: Callable[[], None] = _nothing
@@ -68,25 +70,44 @@ class Settler:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def check_stream(self) -> bool:
-        """Whether stream TICKETS could be read; `unsafe` says what it lacks."""
+        """Whether stream TICKETS answered (a stream not made yet did); `unsafe` says what it lacks."""
         try:
             info = await self._ctx.bus.jsm.stream_info(STREAM)
+        except nats.js.errors.NotFoundError:
+            log.info("tickets: stream %s is not there yet", STREAM)
+            return True
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError) as e:
             log.info("tickets: cannot read stream %s yet (%s)", STREAM, e)
             return False
-        wrong = problems(info.config)
+        wrong = problems(info.config, self._ctx.bus.settings.stream_replicas)
+        created = info.created.isoformat() if info.created else ""
+        if created and created != self._seen:
+            self._seen = await self._ctx.store.transact(partial(book.stream_seen, created=created))
+        if created and self._seen != created:
+            wrong.append(f"was re-created ({created}; this node first saw it created {self._seen}), so the "
+                         "redemptions it held are gone")
+            await self._ctx.store.transact(partial(self._recreated, first=self._seen, created=created))
         self.unsafe = "; ".join(wrong)
         if wrong:
             log.error("tickets: stream %s is not made for single use (%s): redemptions are refused", STREAM,
                       self.unsafe)
         return True
 
+    def _recreated(self, tx: Tx, first: str, created: str) -> None:
+        alert(tx, self._ctx.metrics, "tickets_stream_recreated", self._ctx.space,
+              f"stream {STREAM} was deleted and made again (this node first saw it created {first}, now {created}): "
+              "the redemptions it held are gone, so a used ticket could be redeemed again. This space refuses to "
+              "redeem tickets until the stream is restored from its backup or the federation agrees to start anew")
+
     async def safety(self) -> str:
-        """What stream TICKETS lacks for single use ("" if nothing), checked before the first
-        redemption; a stream that cannot be read yet is no reason to refuse (a claim on it
+        """What stream TICKETS lacks for single use ("" if nothing), checked again before each
+        redemption while the bus is up (the stream may have been deleted and made again
+        meanwhile; tickets this space knows used stay refused regardless, book.known_used); a stream that cannot be read is no reason to refuse (a claim on it
         cannot succeed either: it is pending, and the policy decides)."""
-        if not self._checked and self._ctx.bus.ready:
-            self._checked = await self.check_stream()
+        if self._ctx.bus.ready and time.monotonic() >= self._retry_at:
+            # asked every time while it answers; not again for a while once it did not (a
+            # cluster that cannot answer would make every desk wait)
+            self._retry_at = 0.0 if await self.check_stream() else time.monotonic() + RETRY_AFTER
         return self.unsafe
 
     async def _run(self) -> None:
