@@ -19,7 +19,7 @@ from schemas.ticket import Policy, State, TicketRedemption
 
 __all__ = ["MIGRATIONS", "KIND", "TOPIC", "save_issued", "begin", "settle", "policy", "set_policy", "pending",
            "issued", "attempts", "on_audit", "Outcome", "known_used",
-           "stream_seen"]
+           "stream_seen", "own_late"]
 
 KIND: Final = "ticket_redemption"
 TOPIC: Final = "tickets"  # committed when an attempt is left pending: wakes the settler
@@ -177,13 +177,27 @@ def set_policy(tx: Tx, when_unconfirmed: Policy) -> None:
                " ON CONFLICT (id) DO UPDATE SET when_unconfirmed = excluded.when_unconfirmed", (when_unconfirmed,))
 
 
-async def pending(store: Store, *, begun_before: float) -> list[tuple[str, str, bytes, bool]]:
-    """(attempt, ticket, record, admitted) of every attempt left pending, oldest first: those
-    the desk recorded as pending, and those begun long ago whose node died mid-claim (an
-    attempt the desk is still claiming is the desk's)."""
-    rows = await store.all("SELECT attempt, ticket, record, admitted FROM ticket_attempts WHERE state = 'pending'"
+async def pending(store: Store, *, begun_before: float) -> list[tuple[str, str, bytes, bool, float]]:
+    """(attempt, ticket, record, admitted, at) of every attempt left pending, oldest first:
+    those the desk recorded as pending, and those begun long ago whose node died mid-claim
+    (an attempt the desk is still claiming is the desk's)."""
+    rows = await store.all("SELECT attempt, ticket, record, admitted, at FROM ticket_attempts WHERE state = 'pending'"
                            " AND (version > 0 OR at < ?) ORDER BY at", (begun_before,))
-    return [(r[0], r[1], bytes(r[2]), bool(r[3])) for r in rows]
+    return [(r[0], r[1], bytes(r[2]), bool(r[3]), float(r[4])) for r in rows]
+
+
+def own_late(tx: Tx, ident: Identity, o: Outcome) -> None:
+    """A claim found the ticket held by an attempt of this space that was refused at the desk
+    (void, or still pending): its request reached the stream late. Recorded as what it is,
+    this space's redemption, though nobody was let in on it."""
+    if o.state != "taken" or o.winner_space != ident.space or not o.winner_attempt:
+        return
+    row = tx.one("SELECT state, at FROM ticket_attempts WHERE attempt = ? AND admitted = 0 AND state IN"
+                 " ('void', 'pending')", (o.winner_attempt,))
+    if row is not None:
+        settle(tx, ident, o.winner_attempt, Outcome(
+            "redeemed", False, winner_space=ident.space, winner_attempt=o.winner_attempt, winner_at=o.winner_at,
+            why="stored after all, though the holder was refused at the time"))
 
 
 def _when(ts: float | None) -> str | None:

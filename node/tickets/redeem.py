@@ -83,7 +83,11 @@ async def redeem(ctx: Context, ledger: Ledger, text: str, *, unsafe: str = "") -
         claim = await ledger.claim(ticket.id, attempt, record)
         policy = await book.policy(ctx.store)
         o = await vouch(ctx, claim, outcome_of(claim, policy, ctx.space, attempt))
-        await ctx.store.transact(lambda tx: book.settle(tx, ctx.ident, attempt, o))
+        def finish(tx: Tx, o: book.Outcome) -> None:
+            book.settle(tx, ctx.ident, attempt, o)
+            book.own_late(tx, ctx.ident, o)
+
+        await ctx.store.transact(lambda tx: finish(tx, o))
     out = {"attempt": attempt, "ticket": ticket.id, "issuer": ticket.issuer, "state": o.state,
            "admitted": o.admitted, "redeemed_by": o.winner_space or None,
            "redeemed_at": o.winner_at.isoformat() if o.winner_at else None, "why": o.why}

@@ -5,8 +5,9 @@ A pending attempt whose holder was admitted is claimed again (the same signed me
 msg-id, so it can only ever be one redemption): it becomes redeemed, or, if another space
 was first while this one was cut off, taken, which is flagged as an alert (the holder was
 admitted on a ticket someone else used). One whose holder was refused is never sent
-again: the stream's leader says whether anything is stored for the ticket; nothing means
-void (the ticket is still free), something is read back (it may be this attempt, whose
+again: the stream's leader says whether anything is stored for the ticket; nothing, once
+the request can no longer land late, means void (the ticket is still free), something is
+read back (it may be this attempt, whose
 first send did land after all).
 """
 
@@ -30,7 +31,7 @@ from node.supervisor import forever
 from node.tickets import book
 from node.tickets.ledger import Claim, Ledger, Unreachable
 from node.tickets.redeem import outcome_of, vouch
-from node.tickets.stream import STREAM, problems
+from node.tickets.stream import STREAM, problems, stream_config
 
 __all__ = ["Settler"]
 
@@ -53,6 +54,7 @@ class Settler:
         self.unsafe = ""  # what stream TICKETS lacks for single use, if anything
         self._seen = ""  # when stream TICKETS was created, as this node first saw it
         self._retry_at = 0.0
+        self._duplicate_window = float(stream_config(1).duplicate_window or 0)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stop_listening: Callable[[], None] = _nothing
@@ -80,6 +82,7 @@ class Settler:
             log.info("tickets: cannot read stream %s yet (%s)", STREAM, e)
             return False
         wrong = problems(info.config, self._ctx.bus.settings.stream_replicas)
+        self._duplicate_window = float(info.config.duplicate_window or self._duplicate_window)
         created = info.created.isoformat() if info.created else ""
         if created and created != self._seen:
             self._seen = await self._ctx.store.transact(partial(book.stream_seen, created=created))
@@ -127,9 +130,9 @@ class Settler:
     async def settle_all(self) -> int:
         """Try every pending attempt once; how many are still pending."""
         left = 0
-        for attempt, ticket, record, admitted in await book.pending(self._ctx.store,
-                                                                    begun_before=time.time() - ORPHAN_AFTER):
-            o = await self._settle(attempt, ticket, record, admitted)
+        for attempt, ticket, record, admitted, at in await book.pending(self._ctx.store,
+                                                                        begun_before=time.time() - ORPHAN_AFTER):
+            o = await self._settle(attempt, ticket, record, admitted, at)
             if o is None or o.state == "pending":
                 left += 1
             if o is None:
@@ -138,12 +141,23 @@ class Settler:
         return left
 
     def _record(self, tx: Tx, attempt: str, o: book.Outcome, admitted: bool) -> None:
+        book.own_late(tx, self._ctx.ident, o)
         if book.settle(tx, self._ctx.ident, attempt, o) and o.state == "taken" and admitted:
             alert(tx, self._ctx.metrics, "ticket_used_twice", o.winner_space or "?",
                   f"a ticket holder admitted here while the federation was unreachable (attempt {attempt}) held a "
                   f"ticket already redeemed at {o.winner_space or 'another space'}")
 
-    async def _settle(self, attempt: str, ticket: str, record: bytes, admitted: bool) -> book.Outcome | None:
+    def _may_void(self, at: float) -> bool:
+        """Whether a refused attempt found nowhere on the stream can no longer land there: its
+        request may sit in the client's buffer while the bus reconnects and be sent later, so
+        only once it is older than the stream's duplicate window and the publish timeout, and
+        the bus has been up for a publish timeout (what was buffered has gone out and landed)."""
+        bus = self._ctx.bus
+        wait = self.ledger.timeout
+        return bus.ready and time.time() > max(at + self._duplicate_window + wait, bus.ready_since + wait)
+
+    async def _settle(self, attempt: str, ticket: str, record: bytes, admitted: bool,
+                      at: float) -> book.Outcome | None:
         me = self._ctx.space
         if admitted:
             claim = await self.ledger.claim(ticket, attempt, record)
@@ -152,6 +166,8 @@ class Settler:
             return o
         try:
             if not await self.ledger.held(ticket):
+                if not self._may_void(at):
+                    return None
                 return book.Outcome("void", False, why="never stored: the ticket is still unused")
             winner = await self.ledger.read_back(ticket, expect=True)
         except Unreachable:

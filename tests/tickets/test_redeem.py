@@ -328,3 +328,59 @@ def test_a_tickets_stream_with_fewer_replicas_than_the_node_is_set_up_for_is_a_p
     assert any("num_replicas is 1, not 3" in p for p in problems(stream_config(1), 3))
     assert problems(stream_config(3), 3) == []
     assert problems(stream_config(1), 1) == []
+
+
+async def test_a_refused_attempt_is_made_void_only_once_it_can_no_longer_land_and_a_late_landing_is_ours(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """sapporo refused two holders while the cluster did not answer (policy refuse), one 30 minutes ago and one 5
+    minutes ago; neither request is on the stream. The old one is past the stream's duplicate window: void. The recent
+    one could still be sitting in a client's buffer: it stays pending. Then the void one's request does land (late):
+    the ticket shown again at sapporo is refused as already redeemed at sapporo, and the late attempt is recorded as
+    sapporo's redemption (nobody let in)."""
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
+        await eventually(lambda: knows(sapporo, "kobe"), timeout=30)
+        old_text, recent_text = [(await kobe.post("/api/tickets", {}))["text"] for _ in range(2)]
+        await sapporo.kill()
+        ident = Identity.load("sapporo", sapporo.dir)
+        migrations = [(f.name, f.migrations) for f in DEFAULT if f.migrations]
+        kept: dict[str, tuple[str, bytes]] = {}
+        async with Store(sapporo.dir / DB_FILE, migrations) as store:
+            for name, text, minutes in (("old", old_text, 30), ("recent", recent_text, 5)):
+                ticket, _ = read(text)
+                begun = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
+                attempt_id = new_id()
+                record = sign_call(ident, REDEMPTION_TAG, Redemption(ticket=ticket.id, issuer="kobe", space="sapporo",
+                                                                     attempt=attempt_id, at=begun))
+                kept[name] = (attempt_id, record)
+
+                def refused(tx: Any, t: Any = ticket, a: str = attempt_id, r: bytes = record,
+                            b: dt.datetime = begun) -> None:
+                    book.begin(tx, t, a, b, r)
+                    book.settle(tx, ident, a, book.Outcome("pending", False, why="timeout"))
+
+                await store.transact(refused)
+        await sapporo.start()
+
+        async def state(attempt_id: str) -> str:
+            (row,) = [r for r in (await sapporo.get("/api/tickets"))["redeemed_here"] if r["attempt"] == attempt_id]
+            return str(row["state"])
+
+        await eventually(lambda: _is(state(kept["old"][0]), "void"), timeout=60, interval=0.5)
+        assert await state(kept["recent"][0]) == "pending"  # settled in the same pass, oldest first
+
+        old_ticket, _ = read(old_text)
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            await nc.jetstream().publish(subject(old_ticket.id), kept["old"][1], headers={
+                Header.MSG_ID: kept["old"][0], Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+        finally:
+            await nc.close()
+        status, body = await attempt(sapporo, old_text)
+        assert status == 409 and "already redeemed at sapporo" in body["error"]["message"], (status, body)
+        (row,) = [r for r in (await sapporo.get("/api/tickets"))["redeemed_here"] if r["attempt"] == kept["old"][0]]
+        assert (row["state"], row["admitted"], row["redeemed_by"]) == ("redeemed", False, "sapporo"), row
+
+
+async def _is(got: Any, want: str) -> bool:
+    return bool(await got == want)
