@@ -131,10 +131,13 @@ def stream_seen(tx: Tx, created: str) -> str:
 
 
 def settle(tx: Tx, ident: Identity, attempt: str, o: Outcome) -> bool:
-    """Record an outcome and publish it for audit; False if nothing changed (no new version)."""
+    """Record an outcome and publish it for audit; False if nothing changed (no new version).
+    A settled attempt is never moved back to pending."""
     row = tx.one("SELECT ticket, issuer, at, state, admitted, winner_space, version FROM ticket_attempts"
                  " WHERE attempt = ?", (attempt,))
     assert row is not None
+    if o.state == "pending" and row["state"] != "pending":
+        return False  # a late "no answer" (a claim still in flight) never undoes an outcome
     if row["version"] and (row["state"], bool(row["admitted"]), row["winner_space"]) == (o.state, o.admitted,
                                                                                           o.winner_space):
         tx.execute("UPDATE ticket_attempts SET why = ? WHERE attempt = ?", (o.why, attempt))
