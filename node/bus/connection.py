@@ -87,6 +87,9 @@ class Bus:
         self._task: asyncio.Task[None] | None = None
         self._setup: asyncio.Task[None] | None = None
         self.state = "connecting"
+        # when the bus last became ready (0: never): what was buffered while it was away
+        # has been sent since then
+        self.ready_since = 0.0
         self._stream_lock = asyncio.Lock()
         self._refusals: dict[str, float] = {}  # kind of refusal -> when last logged
 
@@ -184,6 +187,7 @@ class Bus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.state = "connected"
+        self.ready_since = time.time()
         self._metrics.bus_connected.set(1)
         self._ready.set()
         for config in self._streams[1:]:

@@ -18,7 +18,8 @@ from schemas.envelope import Header
 from schemas.ticket import Policy, State, TicketRedemption
 
 __all__ = ["MIGRATIONS", "KIND", "TOPIC", "save_issued", "begin", "settle", "policy", "set_policy", "pending",
-           "issued", "attempts", "on_audit", "Outcome"]
+           "issued", "attempts", "on_audit", "Outcome", "known_used",
+           "stream_seen", "own_late"]
 
 KIND: Final = "ticket_redemption"
 TOPIC: Final = "tickets"  # committed when an attempt is left pending: wakes the settler
@@ -68,6 +69,13 @@ MIGRATIONS: Final = (
         when_unconfirmed TEXT NOT NULL
     );
     """,
+    # 2: when stream TICKETS was created, as this node first saw it (a re-created one is empty)
+    """
+    CREATE TABLE tickets_stream (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        created TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -93,11 +101,43 @@ def begin(tx: Tx, ticket: Ticket, attempt: str, at: dt.datetime, record: bytes) 
                (attempt, ticket.id, ticket.issuer, at.timestamp(), record, "pending"))
 
 
+def known_used(tx: Tx, me: str, ticket_id: str) -> Outcome | None:
+    """The ticket as this space already knows it used, as the outcome of a new attempt, or
+    None: redeemed or taken by an attempt here, a holder let in here while the federation
+    could not answer, or a redemption another space published. Checked before any claim, so
+    a space cut off from the cluster does not admit the same ticket twice."""
+    row = tx.one(
+        "SELECT space, att, at, how FROM ("
+        " SELECT winner_space AS space, winner_attempt AS att, winner_at AS at, state AS how FROM ticket_attempts"
+        "  WHERE ticket = ? AND state IN ('redeemed', 'taken') AND winner_space != ''"
+        " UNION ALL SELECT ?, attempt, at, 'pending' FROM ticket_attempts"
+        "  WHERE ticket = ? AND state = 'pending' AND admitted = 1"
+        " UNION ALL SELECT author, attempt, at, 'audit' FROM ticket_audit WHERE ticket = ? AND state = 'redeemed'"
+        ") ORDER BY at LIMIT 1", (ticket_id, me, ticket_id, ticket_id))
+    if row is None:
+        return None
+    why = ("its holder was let in here while the federation could not be reached; not confirmed yet"
+           if row["how"] == "pending" else "")
+    at = dt.datetime.fromtimestamp(row["at"], dt.UTC) if row["at"] is not None else None
+    return Outcome("taken", False, winner_space=row["space"], winner_attempt=row["att"], winner_at=at, why=why)
+
+
+def stream_seen(tx: Tx, created: str) -> str:
+    """When stream TICKETS was created as this node first saw it (kept from now on if this
+    is the first time). Another time means the stream was deleted and made again, empty:
+    the redemptions it held are gone, and any used ticket could be claimed again."""
+    tx.execute("INSERT INTO tickets_stream (id, created) VALUES (1, ?) ON CONFLICT (id) DO NOTHING", (created,))
+    return str(tx.scalar("SELECT created FROM tickets_stream WHERE id = 1"))
+
+
 def settle(tx: Tx, ident: Identity, attempt: str, o: Outcome) -> bool:
-    """Record an outcome and publish it for audit; False if nothing changed (no new version)."""
+    """Record an outcome and publish it for audit; False if nothing changed (no new version).
+    A settled attempt is never moved back to pending."""
     row = tx.one("SELECT ticket, issuer, at, state, admitted, winner_space, version FROM ticket_attempts"
                  " WHERE attempt = ?", (attempt,))
     assert row is not None
+    if o.state == "pending" and row["state"] != "pending":
+        return False  # a late "no answer" (a claim still in flight) never undoes an outcome
     if row["version"] and (row["state"], bool(row["admitted"]), row["winner_space"]) == (o.state, o.admitted,
                                                                                           o.winner_space):
         tx.execute("UPDATE ticket_attempts SET why = ? WHERE attempt = ?", (o.why, attempt))
@@ -140,13 +180,27 @@ def set_policy(tx: Tx, when_unconfirmed: Policy) -> None:
                " ON CONFLICT (id) DO UPDATE SET when_unconfirmed = excluded.when_unconfirmed", (when_unconfirmed,))
 
 
-async def pending(store: Store, *, begun_before: float) -> list[tuple[str, str, bytes, bool]]:
-    """(attempt, ticket, record, admitted) of every attempt left pending, oldest first: those
-    the desk recorded as pending, and those begun long ago whose node died mid-claim (an
-    attempt the desk is still claiming is the desk's)."""
-    rows = await store.all("SELECT attempt, ticket, record, admitted FROM ticket_attempts WHERE state = 'pending'"
+async def pending(store: Store, *, begun_before: float) -> list[tuple[str, str, bytes, bool, float]]:
+    """(attempt, ticket, record, admitted, at) of every attempt left pending, oldest first:
+    those the desk recorded as pending, and those begun long ago whose node died mid-claim
+    (an attempt the desk is still claiming is the desk's)."""
+    rows = await store.all("SELECT attempt, ticket, record, admitted, at FROM ticket_attempts WHERE state = 'pending'"
                            " AND (version > 0 OR at < ?) ORDER BY at", (begun_before,))
-    return [(r[0], r[1], bytes(r[2]), bool(r[3])) for r in rows]
+    return [(r[0], r[1], bytes(r[2]), bool(r[3]), float(r[4])) for r in rows]
+
+
+def own_late(tx: Tx, ident: Identity, o: Outcome) -> None:
+    """A claim found the ticket held by an attempt of this space that was refused at the desk
+    (void, or still pending): its request reached the stream late. Recorded as what it is,
+    this space's redemption, though nobody was let in on it."""
+    if o.state != "taken" or o.winner_space != ident.space or not o.winner_attempt:
+        return
+    row = tx.one("SELECT state, at FROM ticket_attempts WHERE attempt = ? AND admitted = 0 AND state IN"
+                 " ('void', 'pending')", (o.winner_attempt,))
+    if row is not None:
+        settle(tx, ident, o.winner_attempt, Outcome(
+            "redeemed", False, winner_space=ident.space, winner_attempt=o.winner_attempt, winner_at=o.winner_at,
+            why="stored after all, though the holder was refused at the time"))
 
 
 def _when(ts: float | None) -> str | None:

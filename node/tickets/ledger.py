@@ -70,7 +70,7 @@ class Ledger:
 
     def __init__(self, bus: Bus, *, timeout: float = 3.0, tries: int = 2) -> None:
         self._bus = bus
-        self._timeout = timeout
+        self.timeout = timeout
         self._tries = tries
 
     async def claim(self, ticket_id: str, attempt: str, record: bytes) -> Claim:
@@ -79,7 +79,7 @@ class Ledger:
         for _ in range(self._tries):
             headers = {Header.MSG_ID.value: attempt, Header.EXPECTED_LAST_SUBJECT_SEQUENCE.value: "0"}
             try:
-                await self._bus.js.publish(subject(ticket_id), record, timeout=self._timeout, headers=headers)
+                await self._bus.js.publish(subject(ticket_id), record, timeout=self.timeout, headers=headers)
             except nats.js.errors.APIError as e:
                 if is_taken(e):
                     return await self._taken(ticket_id, attempt)

@@ -16,6 +16,7 @@ from node.context import Context
 from node.errors import HitodeError
 from node.federation.identity import sign_call
 from node.federation.outbox import new_id
+from node.store import Tx
 from node.tickets import book
 from node.tickets.ledger import Claim, Ledger
 from node.tickets.ticket import AlreadyRedeemed, NotUsable, Ticket, Unconfirmed, read, verify
@@ -68,11 +69,25 @@ async def redeem(ctx: Context, ledger: Ledger, text: str, *, unsafe: str = "") -
     attempt = new_id()
     record = sign_call(ctx.ident, REDEMPTION_TAG, Redemption(ticket=ticket.id, issuer=ticket.issuer, space=ctx.space,
                                                              attempt=attempt, at=now))
-    await ctx.store.transact(lambda tx: book.begin(tx, ticket, attempt, now, record))
-    claim = await ledger.claim(ticket.id, attempt, record)
-    policy = await book.policy(ctx.store)
-    o = await vouch(ctx, claim, outcome_of(claim, policy, ctx.space, attempt))
-    await ctx.store.transact(lambda tx: book.settle(tx, ctx.ident, attempt, o))
+    def start(tx: Tx) -> book.Outcome | None:
+        # a ticket already known used here is refused without asking the cluster (which a
+        # space cut off could not ask): the refusal is the attempt's whole record
+        used = book.known_used(tx, ctx.space, ticket.id)
+        book.begin(tx, ticket, attempt, now, record)
+        if used is not None:
+            book.settle(tx, ctx.ident, attempt, used)
+        return used
+
+    o = await ctx.store.transact(start)
+    if o is None:
+        claim = await ledger.claim(ticket.id, attempt, record)
+        policy = await book.policy(ctx.store)
+        o = await vouch(ctx, claim, outcome_of(claim, policy, ctx.space, attempt))
+        def finish(tx: Tx, o: book.Outcome) -> None:
+            book.settle(tx, ctx.ident, attempt, o)
+            book.own_late(tx, ctx.ident, o)
+
+        await ctx.store.transact(lambda tx: finish(tx, o))
     out = {"attempt": attempt, "ticket": ticket.id, "issuer": ticket.issuer, "state": o.state,
            "admitted": o.admitted, "redeemed_by": o.winner_space or None,
            "redeemed_at": o.winner_at.isoformat() if o.winner_at else None, "why": o.why}

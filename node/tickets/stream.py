@@ -50,11 +50,15 @@ def subject(ticket_id: str) -> str:
     return f"hitode.ticket.{ticket_id}"
 
 
-def problems(have: StreamConfig) -> list[str]:
+def problems(have: StreamConfig, replicas: int = 1) -> list[str]:
     """What an existing stream TICKETS lacks of what single use relies on (an operator, or
-    an older version, may have made it otherwise): each is a reason to refuse redemptions."""
+    an older version, may have made it otherwise): each is a reason to refuse redemptions.
+    `replicas` is what this node is set up for (3 or more where the cluster has three
+    servers or more): fewer on the stream would let a minority of the cluster decide."""
     want = stream_config(1)
     out = []
+    if (have.num_replicas or 1) < replicas:
+        out.append(f"num_replicas is {have.num_replicas or 1}, not {replicas}: a minority of the cluster could decide")
     for name in ("max_msgs_per_subject", "discard", "discard_new_per_subject", "deny_delete", "deny_purge",
                  "allow_direct"):
         if getattr(have, name) != getattr(want, name):

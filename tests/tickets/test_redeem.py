@@ -32,7 +32,7 @@ from node.federation.identity import Identity, sign_call
 from node.federation.outbox import new_id
 from node.store import Store
 from node.tickets import book
-from node.tickets.stream import stream_config, subject
+from node.tickets.stream import problems, stream_config, subject
 from node.tickets.ticket import PREFIX, read
 from schemas.ticket import REDEMPTION_TAG, Redemption
 from tests.eventually import eventually
@@ -290,3 +290,97 @@ async def test_an_attempt_whose_node_died_mid_claim_is_settled_at_the_next_start
             return bool(item["state"] == "redeemed" and item["redeemed_by"] == "sapporo")
 
         await eventually(known_at_kobe, timeout=30)
+
+
+async def test_a_tickets_stream_deleted_and_made_again_makes_the_node_refuse_redemptions_and_alert(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """kobe redeems a ticket; then stream TICKETS is deleted and made again, empty (a lost store, or a node's bus
+    re-creating what it found missing), so the redemption it held is gone. kobe remembers when the stream it first saw
+    was created: it now refuses to redeem (503 tickets_unsafe, saying the stream was re-created) and alerts its
+    operator, rather than let a used ticket be claimed again."""
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_server.client_url) as (kobe,):
+        used, fresh = [(await kobe.post("/api/tickets", {}))["text"] for _ in range(2)]
+        assert (await attempt(kobe, used))[1]["state"] == "redeemed"
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            await nc.jsm().delete_stream("TICKETS")
+            await nc.jsm().add_stream(stream_config(1))
+        finally:
+            await nc.close()
+
+        async def refused() -> Any:
+            status, body = await attempt(kobe, fresh)
+            return body if status == 503 else None
+
+        body = await eventually(refused, timeout=60, interval=1)
+        assert body["error"]["code"] == "tickets_unsafe" and "re-created" in body["error"]["message"], body
+        alerts = (await kobe.get("/api/alerts"))["alerts"]
+        assert any(a["kind"] == "tickets_stream_recreated" for a in alerts), alerts
+        status, body = await attempt(kobe, used)
+        assert status == 503, (status, body)
+        assert [r["state"] for r in (await kobe.get("/api/tickets"))["redeemed_here"]] == ["redeemed"]
+        assert await kobe.get("/healthz")  # the node itself carries on; only redemptions are refused
+
+
+def test_a_tickets_stream_with_fewer_replicas_than_the_node_is_set_up_for_is_a_problem() -> None:
+    """A node set up for three replicas finds stream TICKETS made with one: a single server would decide alone."""
+    assert any("num_replicas is 1, not 3" in p for p in problems(stream_config(1), 3))
+    assert problems(stream_config(3), 3) == []
+    assert problems(stream_config(1), 1) == []
+
+
+async def test_a_refused_attempt_is_made_void_only_once_it_can_no_longer_land_and_a_late_landing_is_ours(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """sapporo refused two holders while the cluster did not answer (policy refuse), one 30 minutes ago and one 5
+    minutes ago; neither request is on the stream. The old one is past the stream's duplicate window: void. The recent
+    one could still be sitting in a client's buffer: it stays pending. Then the void one's request does land (late):
+    the ticket shown again at sapporo is refused as already redeemed at sapporo, and the late attempt is recorded as
+    sapporo's redemption (nobody let in)."""
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
+        await eventually(lambda: knows(sapporo, "kobe"), timeout=30)
+        old_text, recent_text = [(await kobe.post("/api/tickets", {}))["text"] for _ in range(2)]
+        await sapporo.kill()
+        ident = Identity.load("sapporo", sapporo.dir)
+        migrations = [(f.name, f.migrations) for f in DEFAULT if f.migrations]
+        kept: dict[str, tuple[str, bytes]] = {}
+        async with Store(sapporo.dir / DB_FILE, migrations) as store:
+            for name, text, minutes in (("old", old_text, 30), ("recent", recent_text, 5)):
+                ticket, _ = read(text)
+                begun = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
+                attempt_id = new_id()
+                record = sign_call(ident, REDEMPTION_TAG, Redemption(ticket=ticket.id, issuer="kobe", space="sapporo",
+                                                                     attempt=attempt_id, at=begun))
+                kept[name] = (attempt_id, record)
+
+                def refused(tx: Any, t: Any = ticket, a: str = attempt_id, r: bytes = record,
+                            b: dt.datetime = begun) -> None:
+                    book.begin(tx, t, a, b, r)
+                    book.settle(tx, ident, a, book.Outcome("pending", False, why="timeout"))
+
+                await store.transact(refused)
+        await sapporo.start()
+
+        async def state(attempt_id: str) -> str:
+            (row,) = [r for r in (await sapporo.get("/api/tickets"))["redeemed_here"] if r["attempt"] == attempt_id]
+            return str(row["state"])
+
+        await eventually(lambda: _is(state(kept["old"][0]), "void"), timeout=60, interval=0.5)
+        assert await state(kept["recent"][0]) == "pending"  # settled in the same pass, oldest first
+
+        old_ticket, _ = read(old_text)
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            await nc.jetstream().publish(subject(old_ticket.id), kept["old"][1], headers={
+                Header.MSG_ID: kept["old"][0], Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"})
+        finally:
+            await nc.close()
+        status, body = await attempt(sapporo, old_text)
+        assert status == 409 and "already redeemed at sapporo" in body["error"]["message"], (status, body)
+        (row,) = [r for r in (await sapporo.get("/api/tickets"))["redeemed_here"] if r["attempt"] == kept["old"][0]]
+        assert (row["state"], row["admitted"], row["redeemed_by"]) == ("redeemed", False, "sapporo"), row
+
+
+async def _is(got: Any, want: str) -> bool:
+    return bool(await got == want)

@@ -78,3 +78,19 @@ async def test_the_issuers_list_reads_its_book_and_the_federations_audit_togethe
         assert listed[made[2][0].id]["state"] == "unused"
         assert listed[made[3][0].id]["state"] == "expired"
         assert not any(i["redeemed_twice"] for i in listed.values())
+
+
+async def test_a_settled_attempt_is_never_moved_back_to_pending(tmp_path: Path) -> None:
+    """sapporo's attempt was settled as redeemed; a late answer from a claim still in flight says "pending" (the
+    cluster did not answer it in time): the book keeps "redeemed", and no new audit version is published."""
+    sapporo = Identity.generate("sapporo")
+    kobe = Identity.generate("kobe")
+    async with Store(tmp_path / "db", [("tickets", book.MIGRATIONS)]) as store:
+        ticket, _ = issue(kobe, valid_days=30, now=NOW)
+        await store.transact(lambda tx: book.begin(tx, ticket, "a1", NOW, b"signed"))
+        won = book.Outcome("redeemed", True, winner_space="sapporo", winner_attempt="a1", winner_at=NOW)
+        assert await store.transact(lambda tx: book.settle(tx, sapporo, "a1", won))
+        late = book.Outcome("pending", True, why="timeout")
+        assert not await store.transact(lambda tx: book.settle(tx, sapporo, "a1", late))
+        (row,) = await book.attempts(store, ticket.id)
+        assert (row["state"], row["redeemed_by"]) == ("redeemed", "sapporo"), row
