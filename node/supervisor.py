@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-__all__ = ["forever"]
+__all__ = ["forever", "woken"]
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +33,26 @@ async def forever(name: str, body: Callable[[], Awaitable[None]], *, max_delay: 
             log.exception("%s failed; starting it again in %.1fs", name, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
+
+
+async def woken(event: asyncio.Event, timeout: float) -> bool:
+    """A loop's wait: until `event` is set or `timeout` seconds pass; True if it was set.
+
+    A loop must stop when its task is cancelled, but on Python 3.11 `asyncio.wait_for` drops
+    a cancellation that arrives just as what it waits for completes, and libraries use it
+    (nats-py's request does): a settler that missed its stop that way kept a node from
+    exiting after a failed start. So this wait uses `asyncio.timeout`, which passes every
+    cancellation on, and first honours a cancellation requested of this task and lost
+    deeper down (`Task.cancelling()`), so the loop stops at its next wait at the latest.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    if event.is_set():
+        return True
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

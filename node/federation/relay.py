@@ -28,7 +28,7 @@ from node.errors import HitodeError
 from node.federation.outbox import OUTBOX
 from node.metrics import Metrics
 from node.store import Store, Tx
-from node.supervisor import forever
+from node.supervisor import forever, woken
 
 __all__ = ["Relay"]
 
@@ -149,8 +149,7 @@ class Relay:
                         cursor = int(rows[-1][0])
                     fresh.extend(_Row(r[1], r[2], bytes(r[3])) for r in rows)
                     if not fresh:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                        await woken(self._wake, 1.0)
                         continue
                 row = fresh.popleft()
             if not self._bus.nc.is_connected:
@@ -220,8 +219,7 @@ class Relay:
                 await self._flush_now.wait()
             if len(self._acked) < 256:
                 self._flush_full.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._flush_full.wait(), timeout=self.FLUSH_AFTER)
+                await woken(self._flush_full, self.FLUSH_AFTER)
             await self._flush()
 
     async def _flush(self) -> None:

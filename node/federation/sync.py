@@ -36,7 +36,7 @@ from node.federation.identity import Identity, open_call, sign_call
 from node.federation.replica import Incoming, Replica
 from node.metrics import Metrics
 from node.store import Store
-from node.supervisor import forever
+from node.supervisor import forever, woken
 from schemas.envelope import PUB
 from schemas.rpc import HEAD_TAG, RPC_TAG, DmHead, SyncReply, SyncRequest
 
@@ -231,8 +231,7 @@ class Syncer:
     async def _repair_loop(self) -> None:
         wait = self.IDLE_LOOK
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=wait)
+            await woken(self._kick, wait)
             self._kick.clear()
             await self._bus.wait_ready()
             open_now = await self._open_gaps()

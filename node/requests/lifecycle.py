@@ -25,6 +25,7 @@ from node.members import skills
 from node.requests import book, rules
 from node.requests.offers import known_ids, member_named
 from node.store import Store, Tx
+from node.supervisor import woken
 from schemas.request import AcceptInput, CloseInput, HelpRequest, RequestInput
 
 __all__ = ["post", "accept", "close", "expire_due", "Expiry"]
@@ -147,7 +148,4 @@ class Expiry:
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("requests: expiring failed")
                 wait = RETRY
-            try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except TimeoutError:
-                pass
+            await woken(self._wake, wait)

@@ -27,7 +27,7 @@ import nats.js.errors
 from node.context import Context
 from node.federation.quarantine import alert
 from node.store import Tx
-from node.supervisor import forever
+from node.supervisor import forever, woken
 from node.tickets import book
 from node.tickets.ledger import Claim, Ledger, Unreachable
 from node.tickets.redeem import outcome_of, vouch
@@ -120,11 +120,8 @@ class Settler:
             await self.safety()
             left = await self.settle_all()
             self._wake.clear()
-            try:
-                # pending ones are tried again with backoff; otherwise sleep until woken
-                await asyncio.wait_for(self._wake.wait(), timeout=delay if left else MAX_DELAY)
-            except TimeoutError:
-                pass
+            # pending ones are tried again with backoff; otherwise sleep until woken
+            await woken(self._wake, delay if left else MAX_DELAY)
             delay = min(delay * 2, MAX_DELAY) if left else FIRST_DELAY
 
     async def settle_all(self) -> int:

@@ -18,6 +18,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from node.context import Context
+from node.supervisor import woken
 from node.web.page import Page
 
 __all__ = ["stream_of", "STOPPING", "INTERVAL"]
@@ -53,10 +54,7 @@ def stream_of(ctx: Context, page: Page, shell: Callable[[web.Request], Mapping[s
                 if sent.get(element) != html:
                     await response.write(_event(element, html))
                     sent[element] = html
-            try:
-                await asyncio.wait_for(stopping.wait(), INTERVAL)
-            except TimeoutError:
-                pass
+            await woken(stopping, INTERVAL)
         return response
 
     return stream
