@@ -93,7 +93,7 @@ async def test_a_consumer_that_caps_requests_is_asked_for_less(nc: NatsClient) -
     config = {"name": "capped", "durable_name": "capped", "filter_subject": "t.>",
               "ack_policy": "explicit", "max_batch": 5}
     reply = await nc.request("$JS.API.CONSUMER.CREATE.T.capped",
-                             json.dumps({"stream_name": "T", "config": config}).encode(), timeout=5)
+                             json.dumps({"stream_name": "T", "config": config}).encode(), timeout=30)
     assert "error" not in json.loads(reply.data), reply.data
     await _publish(nc, 23)
     got: list[int] = []
