@@ -144,12 +144,15 @@ class Pull:
             await self._nc.publish(self._next, json.dumps(request).encode(), reply=f"{self._inbox}.{token}")
             self._heard = max(self._heard, time.monotonic())  # a new request gets its own grace
 
-    async def take(self, n: int) -> list[Msg]:
-        """At most n messages, in stream order; waits for the first one.
+    async def take(self, n: int, within: float | None = None) -> list[Msg]:
+        """At most n messages, in stream order; waits for the first one, or `within`
+        seconds if given (then it may give none: the caller has something to do meanwhile).
 
         Messages already here are given out first; then PullEnded is raised when the
         consumer is gone or refuses us, or the server fell silent.
         """
+        loop = asyncio.get_running_loop()
+        until = None if within is None else loop.time() + within
         while True:
             if not self._ended:
                 await self._top_up()
@@ -160,9 +163,11 @@ class Pull:
             if self._ended:
                 raise PullEnded(f"{self._consumer}: {self._ended}")
             silence = self.SILENCE * self._heartbeat
-            loop = asyncio.get_running_loop()
+            if until is not None and loop.time() >= until:
+                return []
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(silence, self._wake)
+            wait = silence if until is None else min(silence, max(0.0, until - loop.time()))
+            timer = loop.call_later(wait, self._wake)
             try:
                 await waiter
             finally:
