@@ -4,7 +4,7 @@ The index is the store's (node/store/search.py: CJK bigrams in FTS5, bm25); this
 says what of each record is searched (a title, and the rest of its text) and keeps the
 index in step: in the transaction that writes this space's own record, and in the apply
 transaction of a peer's (the kinds' `on_apply`), and, for what neither covers (a restored
-node's own records taken back from its peers), by catching up after each applied batch.
+node's own records taken back from its peers), by catching up when they are applied.
 A retracted record's words leave the index, so they find nothing anywhere. Results go
 through this node's view like every listing.
 """
@@ -20,7 +20,7 @@ from typing import Any, Final
 import msgspec
 
 from node.federation.identity import Identity
-from node.federation.replica import APPLIED
+from node.federation.replica import TAKEN_BACK
 from node.lab.discussion import item_view
 from node.lab.labels import View
 from node.lab.rules import POST, REPORT, THEME, TYPE_OF, Item
@@ -71,8 +71,9 @@ def catch_up(tx: Tx) -> int:
 
 
 class CatchUp:
-    """A running part of the LAB: the search index catches up when the node starts and after
-    each batch it applies (that is how a restored node's own records come back)."""
+    """A running part of the LAB: the search index catches up when the node starts and
+    whenever this node's own records come back from its peers (a restore). Not after every
+    batch: a read per lone record from a peer was a tenth of a receiver's CPU."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -82,7 +83,7 @@ class CatchUp:
 
     async def __aenter__(self) -> CatchUp:
         await self._store.transact(catch_up)
-        self._stop_listening = self._store.on_commit(APPLIED, self._due.set)
+        self._stop_listening = self._store.on_commit(TAKEN_BACK, self._due.set)
         self._task = asyncio.create_task(self._loop(), name="lab-index-catch-up")
         return self
 
@@ -99,14 +100,14 @@ class CatchUp:
             await self._due.wait()
             self._due.clear()
             try:
-                # A read first: most batches bring nothing the index lacks, and then the
+                # A read first: most records taken back are not the LAB's, and then the
                 # writer (and the inline path of lone records) is left alone.
                 if not await self._store.scalar(f"SELECT 1 {_LACKING} LIMIT 1", (THEME, POST, REPORT)):
                     continue
                 if (n := await self._store.transact(catch_up)):
                     log.info("lab: indexed %d records the search index lacked", n)
             except Exception:  # noqa: BLE001 - one unreadable record must not end the catching up
-                log.exception("lab: the search index could not catch up; it tries again after the next batch")
+                log.exception("lab: the search index could not catch up; it tries again when more of our records come back")
 
 
 async def search(store: Store, query: str, names: Mapping[str, str], view: View, *,

@@ -41,3 +41,33 @@ async def test_kobe_restored_from_an_old_backup_finds_its_later_theme_and_post_a
             assert [p["id"] for p in (await again.get(f"/api/lab/themes/{theme}"))["posts"]] == [post]
         finally:
             await again.close()
+
+
+async def test_kobe_s_own_theme_coming_back_from_a_peer_is_indexed_while_kobe_runs(tmp_path: Path) -> None:
+    """Not only at start: a theme kobe wrote before a restore, handed back later by a peer's
+    sync reply, is searchable as soon as it is applied (the kernel runs no reaction for a
+    node's own records; the LAB's catching up does it)."""
+    import datetime as dt
+
+    from node.app.features import DEFAULT, kinds_of
+    from node.federation import outbox
+    from node.federation.identity import Identity
+    from node.federation.replica import Incoming, Replica
+    from node.lab.index import INDEX, CatchUp
+    from node.lab.rules import THEME, open_theme
+    from node.metrics import Metrics
+    from node.store import Store
+    from schemas.lab import ThemeInput
+
+    kobe = Identity.generate("kobe")
+    migrations = [(f.name, f.migrations) for f in DEFAULT if f.migrations]
+    async with Store(tmp_path / "lost.db", migrations) as lost, Store(tmp_path / "restored.db", migrations) as restored:
+        theme = open_theme("kobe", ThemeInput(title="空き店舗の活用"), outbox.new_id(), dt.datetime.now(dt.UTC))
+        h = await lost.transact(lambda tx: outbox.append(tx, kobe, kind=THEME, record_id=theme.id, version=1, body=theme))
+        raw = await lost.scalar("SELECT raw FROM log WHERE author = 'kobe' AND channel = ? AND seq = ?", (h.channel, h.seq))
+        replica = Replica(restored, kobe, kinds_of(DEFAULT), Metrics(), max_skew_hours=6)
+        async with CatchUp(restored):
+            assert await INDEX.search(restored, "空き") == []
+            result = await replica.apply([Incoming(bytes(raw), None, "sync")], asked=("kobe", h.channel, 0))
+            assert (result.applied, result.taken_back) == (1, 1)
+            assert await eventually(lambda: INDEX.search(restored, "空き"), timeout=10) == [theme.id]
