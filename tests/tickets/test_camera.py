@@ -17,7 +17,7 @@ from node.bus.embedded import EmbeddedNats
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, spaces_for
 from tests.tickets.desk import signed_in
-from tests.web.browser import PHONE, chromium, overflow
+from tests.web.browser import PHONE, chromium, overflow, screenshot
 from tests.web.camera import camera_chromium, y4m_of_png, y4m_of_qr
 
 FIELD = "チケットの文字列(QR コードの下に印刷されています)"
@@ -74,6 +74,7 @@ async def test_sapporos_desk_scans_a_ticket_kobe_printed_it_is_redeemed_once_and
         await expect(result).to_contain_text("sapporo で使用済みです。もう一度は使えません。")
         await expect(spage.locator("tr[data-state=redeemed]")).to_have_count(1)
         await expect(spage.locator("tr[data-state=taken]")).to_have_count(1)
+        await screenshot(spage, "/tickets/scanned-twice", "ja", PHONE["width"])
         await sctx.close()
 
     here = (await sapporo.get("/api/tickets"))["redeemed_here"]
@@ -104,6 +105,7 @@ async def test_a_desk_whose_browser_may_not_use_the_camera_is_told_so_and_redeem
         await expect(spage.locator("#redeem-result")).to_have_count(0)
         field = spage.get_by_label(FIELD)
         await expect(field).to_be_focused()
+        await screenshot(spage, "/tickets/camera-refused", "ja", 1280)
         await field.fill(ticket["text"])
         await spage.get_by_role("button", name="使用する", exact=True).click()
         await expect(spage.locator("#redeem-result")).to_have_text(WELCOME)
