@@ -72,10 +72,6 @@ def _given(name: str, text: str) -> object:
     return text
 
 
-def _theme_of(item: Item) -> str:
-    return item.id if isinstance(item, Theme) else item.theme
-
-
 def _where(item: Item, query: str = "") -> str:
     """The record's place on its theme's page."""
     if isinstance(item, Theme):
@@ -96,7 +92,7 @@ async def _own(node: Context, record_type: type[I], record_id: str) -> tuple[I, 
 
 async def _form(node: Context, t: Translator, kind: str, item: Item, values: Mapping[str, str],
                 errors: Mapping[str, str], version: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": kind, "item": {"id": item.id, "theme": _theme_of(item), "back": _where(item)},
+    out: dict[str, Any] = {"kind": kind, "item": {"id": item.id, "back": _where(item)},
                            "keys": _KINDS[kind][1], "values": values, "errors": errors, "fields": FIELDS,
                            "version": version}
     if isinstance(item, Theme):

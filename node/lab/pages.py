@@ -68,7 +68,7 @@ async def themes_page(node: Context, request: web.Request) -> PageResult:
     listed = await discussion.themes(node.store, await names(node), view)
     for entry in listed:
         entry["active"] = t.datetime(dt.datetime.fromisoformat(entry["last_activity"]), "short")
-    return {"themes": listed, "values": values, "errors": errors, "fields": FIELDS,
+    return {"themes": listed, "values": values, "errors": errors, "fields": FIELDS, "me": node.space,
             "meetings": await meetings(node, t)}
 
 
