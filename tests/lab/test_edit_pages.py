@@ -65,7 +65,7 @@ async def test_kobe_edits_its_post_and_its_theme_from_the_pages_in_japanese_and_
     new text is saved, marked edited, and reaches sapporo's open page live. Then the theme:
     an emptied title is refused beside its field in Japanese with what was typed kept and
     nothing changed; a new title is saved and sapporo shows it. sapporo's operator sees no
-    Edit (nor Retract) on kobe's post, and kobe's edit address leads sapporo back to the theme."""
+    Edit (nor Retract) on kobe's post, and the addresses of both lead sapporo back to the theme."""
     shots = tmp_path / "screenshots"
     shots.mkdir()
     async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
@@ -94,6 +94,8 @@ async def test_kobe_edits_its_post_and_its_theme_from_the_pages_in_japanese_and_
         await expect(s.locator(f"#post-{post}")).to_contain_text("(edited)")
         assert await s.evaluate("window.sameDocument === true"), "sapporo's page reloaded"
         await s.goto(sapporo.url + f"/lab/posts/{post}/edit")  # kobe's post: no form at sapporo
+        await expect(s.locator("h1")).to_have_text("学生料金をどうする?")
+        await s.goto(sapporo.url + f"/lab/posts/{post}/retract")  # nor a retract page
         await expect(s.locator("h1")).to_have_text("学生料金をどうする?")
         assert (await sapporo.get(f"/api/lab/posts/{post}"))["version"] == 2
 
