@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
 import segno
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.eventually import eventually
-from tests.spaces import Space, spaces_for
-from tests.visas.conftest import MEMBER, known
+from tests.spaces import Space
+from tests.visas.conftest import MEMBER
 from tests.web.browser import CHROMIUM, FLAGS, LAPTOP, PHONE
-from node.bus.embedded import EmbeddedNats
 
 
 def y4m_of_qr(text: str, path: Path, *, side: int = 640, frames: int = 10) -> None:
@@ -41,14 +38,6 @@ def y4m_of_qr(text: str, path: Path, *, side: int = 640, frames: int = 10) -> No
         f.write(f"YUV4MPEG2 W{side} H{side} F5:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             f.write(b"FRAME\n" + bytes(luma) + chroma + chroma)
-
-
-@pytest_asyncio.fixture
-async def pair(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[tuple[Space, Space]]:
-    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
-        await eventually(lambda: known(sapporo, "kobe"), timeout=60, interval=0.2)
-        await eventually(lambda: known(kobe, "sapporo"), timeout=60, interval=0.2)
-        yield kobe, sapporo
 
 
 async def signed_in(browser: Browser, space: Space, locale: str = "en-GB") -> tuple[BrowserContext, Page]:
