@@ -41,7 +41,11 @@ def _event(name: str, html: str) -> bytes:
 
 
 async def _either(stopping: asyncio.Event, changed: asyncio.Event, timeout: float) -> None:
-    """Wait until the node stops, a commit wakes the page, or `timeout` seconds pass."""
+    """Wait until the node stops, a commit wakes the page, or `timeout` seconds pass. Like
+    supervisor.woken, it first honours a cancellation asked of this task and lost deeper down."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
     waits = [asyncio.ensure_future(stopping.wait()), asyncio.ensure_future(changed.wait())]
     try:
         await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
