@@ -45,7 +45,8 @@ async def test_two_desks_at_sapporo_see_a_kobe_visitor_checked_in_and_out_withou
         pair: tuple[Space, Space], browser: Browser) -> None:
     """Two tabs of sapporo's desk have the visits page open. The first checks Hanako (kobe)
     in by pasting her pass: the second shows her under "here now" and in the books, and
-    then kobe's confirmation. Taro checks in through the API: both tabs show him. The
+    then kobe's confirmation. Taro checks in through the API: both tabs show him (the
+    first keeps its keyboard focus on Hanako's check-out button). The
     second tab checks Hanako out (the first sees it), the API checks Taro out (both see
     it), and nobody is here any more on either tab."""
     kobe, sapporo = pair
@@ -70,10 +71,15 @@ async def test_two_desks_at_sapporo_see_a_kobe_visitor_checked_in_and_out_withou
         await expect(hosted).to_have_count(1)
         await expect(hosted.locator("td").last).to_have_text("confirmed", timeout=LIVE)  # kobe's ack
 
+        # The first desk's keyboard is on Hanako's check-out button when Taro arrives
+        # through the API: the part is replaced, the focus stays on her button.
+        await first.locator(HERE, has_text=HANAKO).get_by_role("button", name="Check out").focus()
+        hers = await first.locator(HERE, has_text=HANAKO).locator("form").get_attribute("action")
         visit = await sapporo.post("/api/visits", {"pass": taro["text"]})
         for tab in (first, second):
             await expect(tab.locator(HERE)).to_have_count(2, timeout=LIVE)
             await expect(tab.locator(HERE, has_text="鈴木 太郎")).to_have_count(1)
+        assert await first.evaluate("document.activeElement.form.getAttribute('action')") == hers
 
         await second.locator(HERE, has_text=HANAKO).get_by_role("button", name="Check out").click()
         await expect(second.locator(HERE)).to_have_count(1)
