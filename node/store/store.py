@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 
@@ -32,6 +32,8 @@ from node.store.tx import NotDurable, Tx
 __all__ = ["Store"]
 
 log = logging.getLogger(__name__)
+# How long a write waits for the write lock (another process may hold it), in ms.
+BUSY_MS: Final = 10000
 T = TypeVar("T")
 
 
@@ -92,7 +94,7 @@ class Store:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             conn.execute("PRAGMA foreign_keys=ON")
             # A small node on a small server: 1 MiB of page cache per connection is plenty
             # for the working set (chain heads, recent log pages) and keeps RSS low.
@@ -157,17 +159,24 @@ class Store:
         if inline and not durable and not self._queued and self._gate.acquire(blocking=False):
             try:
                 self._synchronous(conn, "NORMAL")
-                result, topics = Store._once(conn, unit, durable=False)
+                # Never wait for the write lock on the loop's thread: another process
+                # holding it (an operator's sqlite3 shell) would freeze the whole node.
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    result, topics = Store._once(conn, unit, durable=False)
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             except NotDurable:
-                pass  # it holds something of ours to send: durably, in the writer's thread
+                durable = True  # it holds something of ours to send: durably, in the writer's thread
             except sqlite3.Error as e:
-                raise StoreError(f"database: {e}") from e
+                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise StoreError(f"database: {e}") from e
+                # The lock is taken elsewhere: wait for it in the writer's thread instead.
             else:
                 self._committed(topics)
                 return result
             finally:
                 self._gate.release()
-            durable = True
         loop = asyncio.get_running_loop()
         # The outcome comes back to the loop by one call_soon_threadsafe that settles `fut`
         # (wrap_future + shield cost two more loop turns and three futures per write).

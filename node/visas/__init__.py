@@ -40,7 +40,7 @@ FEATURE = Feature(
     pages=PAGES,
     panels=(PANEL, HONOURED),
     templates=Path(__file__).parent / "templates",
-    static=Path(__file__).parent / "static",  # the QR scanner and its vendored decoder
+    static=Path(__file__).parent / "static",  # its stylesheet (the QR scanner is the shell's /static/scan.js)
     migrations=MIGRATIONS,
     operations=(Operation(name=desk.OP, handler=desk.answer_check,
                           summary="a host asks the home about a pass: standing and visa days this month"),

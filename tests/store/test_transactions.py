@@ -209,3 +209,38 @@ async def test_an_inline_unit_that_sends_a_record_commits_durably_in_the_writer_
         here = threading.current_thread().name
         assert [d for d, _ in runs] == [False, True] and runs[0][1] == here and runs[1][1] != here
         assert await _messages(store) == ["run 2"]
+
+
+async def test_an_inline_unit_meeting_another_process_s_write_lock_waits_in_the_writer_thread_not_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    """An operator's sqlite3 shell holds the write lock while a lone record is applied: the
+    event loop goes on serving meanwhile, and the record commits once the lock is let go."""
+    import sqlite3
+
+    async with Store(tmp_path / "kobe.db") as store:
+        shell = sqlite3.connect(tmp_path / "kobe.db", isolation_level=None)
+        try:
+            shell.execute("BEGIN IMMEDIATE")
+            threads: list[str] = []
+
+            def applied(tx: Tx) -> str:
+                threads.append(threading.current_thread().name)
+                _alert(tx, "applied while the shell held the lock")
+                return "done"
+
+            write = asyncio.create_task(store.transact(applied, durable=False, inline=True))
+            served = asyncio.Event()
+
+            async def meanwhile() -> None:
+                served.set()
+
+            asyncio.get_running_loop().call_soon(asyncio.ensure_future, meanwhile())
+            await served.wait()  # the loop was not held by the write waiting for the lock
+            assert not write.done()
+            shell.execute("ROLLBACK")
+            assert await write == "done"
+        finally:
+            shell.close()
+        assert threads and threads[0] != threading.current_thread().name
+        assert await _messages(store) == ["applied while the shell held the lock"]

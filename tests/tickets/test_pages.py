@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, expect
 
 from node.bus.embedded import EmbeddedNats
 from tests.eventually import eventually
 from tests.spaces import HttpError, Space, spaces_for
+from tests.tickets.desk import signed_in
 from tests.web.browser import LAPTOP, PHONE, chromium
 
 
@@ -22,16 +23,6 @@ from tests.web.browser import LAPTOP, PHONE, chromium
 async def browser() -> AsyncIterator[Browser]:
     async with chromium() as b:
         yield b
-
-
-async def signed_in(browser: Browser, space: Space) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(locale="ja-JP", viewport=LAPTOP)
-    page = await context.new_page()
-    await page.goto(space.url + "/signin?next=/tickets")
-    await page.locator("#token").fill(space.token)
-    await page.locator("form[action='/signin'] button[type=submit]").click()
-    await expect(page.locator("h1")).to_have_text("共通チケット")
-    return context, page
 
 
 async def test_kobe_issues_and_prints_a_ticket_sapporo_redeems_it_once_and_a_second_time_is_refused(

@@ -16,3 +16,15 @@ def test_htmx_is_the_pinned_release_and_the_layout_turns_off_what_the_csp_forbid
     layout = (STATIC.parent / "templates" / "layout.html").read_text()
     assert '"includeIndicatorStyles": false' in layout and '"allowEval": false' in layout
     assert "<script>" not in layout and "http://" not in layout and "https://" not in layout
+
+
+JSQR_SHA256 = "bc40c8a15196236b2314db0856f72ca0b49980cd5413b8c852a7349f5fee0859"
+
+
+def test_the_qr_decoder_is_the_pinned_jsqr_release_with_its_licence_and_pages_load_it_from_the_shell() -> None:
+    """jsQR 1.4.0 (Apache-2.0, the file the visa desk first vendored) decodes camera frames where
+    the browser has no BarcodeDetector; one copy in node/, served by the shell for every scanner."""
+    assert hashlib.sha256((STATIC / "jsQR-1.4.0.js").read_bytes()).hexdigest() == JSQR_SHA256
+    assert "Apache License" in (STATIC / "jsQR-LICENSE.txt").read_text()
+    copies = [p for p in STATIC.parents[1].rglob("jsQR*.js") if p != STATIC / "jsQR-1.4.0.js"]
+    assert not copies, copies
