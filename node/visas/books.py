@@ -219,8 +219,8 @@ async def here_now(store: Store, me: str) -> list[dict[str, Any]]:
     return [_view(r, me, {}) for r in rows]
 
 
-# The visits of this space's members at other spaces: the visit's federation id joined to
-# the member through the passes issued to them (the ids never leave this node that way).
+# The visits of this space's members at other spaces: a visit names the member by federation
+# id only; the passes this node issued tie that id to the local member (for its own pages).
 _MEMBERS_ABROAD: Final = ("FROM visits v JOIN (SELECT DISTINCT member, member_id FROM visa_passes) p"
                           " ON p.member = v.member WHERE v.home = ? AND v.host != ? AND v.month = ?")
 
