@@ -33,6 +33,11 @@ class Kind(msgspec.Struct, frozen=True, kw_only=True):
     dm: bool = False
     check: BodyCheck | None = None
     on_apply: Reactor | None = None
+    # This node's own record coming back from a peer (a node restored from a backup takes
+    # back what it wrote since): no `on_apply`, whose effects are a peer's record's (the
+    # own write did its own), but what the own write path keeps beside the record (a search
+    # index) must follow the version taken back.
+    on_taken_back: Reactor | None = None
     # Addressed by its id alone (GET /api/events/{id}): the id belongs to the first
     # author seen with it, at every version, and another author's record under it is
     # refused.

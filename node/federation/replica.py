@@ -41,7 +41,7 @@ from node.store import Store, Tx
 from schemas.envelope import DOMAIN_TAG, Envelope, Signed, envelope_hash
 from schemas.space import KeyRotation, SpaceProfile
 
-__all__ = ["Incoming", "Replica", "BatchResult", "APPLIED", "TAKEN_BACK", "MAX_PENDING", "SMALL_BATCH"]
+__all__ = ["Incoming", "Replica", "BatchResult", "APPLIED", "MAX_PENDING", "SMALL_BATCH"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ _signed: Final = msgspec.msgpack.Decoder(Signed)
 # gap before it is closed).
 MAX_PENDING: Final = 1024
 APPLIED: Final = "applied"  # the commit topic: records from peers were applied
-# The commit topic for this node's own records applied from peers: a restored node taking
-# back what it wrote (no reaction runs for them). Rare, so a part that must make up for the
-# missing reactions listens here rather than after every batch.
-TAKEN_BACK: Final = "taken-back"
 # A batch this small is checked and applied on the event loop's thread (Ed25519 verify
 # ~0.06 ms a record; the transaction inline when the writer is idle): for so few records,
 # the hops to a thread and back cost more CPU than the work (bench/README.md).
@@ -70,7 +66,6 @@ class BatchResult(msgspec.Struct):
     dropped: int = 0
     gaps: dict[tuple[str, str], int] = {}
     kinds: set[str] = set()
-    taken_back: int = 0  # of the applied, this node's own records
 
 
 Prechecked = list[tuple[Incoming, Verified | Rejection | None]]
@@ -189,8 +184,6 @@ class Replica:
             )
         if result.applied:
             tx.notify(APPLIED)
-        if result.taken_back:
-            tx.notify(TAKEN_BACK)
         return result
 
     def _accept(self, b: Batch, v: Verified, result: BatchResult) -> None:
@@ -294,8 +287,8 @@ class Replica:
                 raise Rejection("id_taken", f"{h.kind} id {h.record_id} belongs to {owner}", author=h.author, alert="id_taken")
             if h.version <= b.versions.get(rid, 0):
                 raise Rejection("stale_version", f"version {h.version} of {h.kind} {h.record_id} is not newer than the one held", author=h.author)
-            if kind.on_apply is not None and h.author == self._me:
-                kind = msgspec.structs.replace(kind, on_apply=None)  # its own, taken back: no reaction
+            if h.author == self._me and kind.on_apply is not kind.on_taken_back:
+                kind = msgspec.structs.replace(kind, on_apply=kind.on_taken_back)  # its own, taken back
             if kind.on_apply is not None or isinstance(opened.body, (KeyRotation, SpaceProfile)):
                 self._apply_alone(b, v, opened, kind)
             else:
@@ -304,7 +297,6 @@ class Replica:
             if kind.unique_id:
                 b.own(h.kind, h.record_id, h.author)
             result.applied += 1
-            result.taken_back += h.author == self._me
             result.kinds.add(h.kind)
         except (StoreError, sqlite3.OperationalError, sqlite3.DatabaseError) as e:
             if isinstance(e, (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError)):

@@ -33,12 +33,12 @@ FEATURE = Feature(
     name="lab",
     requires=("members", "events"),  # a post may be a member's; a theme's meeting is an event
     kinds=(
-        Kind(name=THEME, body=Theme, check=check_record, on_apply=index.on_apply, unique_id=True,
-             summary="a LAB theme opened by its author space"),
-        Kind(name=POST, body=Post, check=check_record, on_apply=index.on_apply, unique_id=True,
-             summary="a post (or a reply) in a LAB theme"),
-        Kind(name=REPORT, body=Report, check=check_record, on_apply=index.on_apply, unique_id=True,
-             summary="an experiment report for a LAB theme"),
+        Kind(name=THEME, body=Theme, check=check_record, on_apply=index.on_apply, on_taken_back=index.on_apply,
+             unique_id=True, summary="a LAB theme opened by its author space"),
+        Kind(name=POST, body=Post, check=check_record, on_apply=index.on_apply, on_taken_back=index.on_apply,
+             unique_id=True, summary="a post (or a reply) in a LAB theme"),
+        Kind(name=REPORT, body=Report, check=check_record, on_apply=index.on_apply, on_taken_back=index.on_apply,
+             unique_id=True, summary="an experiment report for a LAB theme"),
         Kind(name=labels.KIND, body=Label, check=labels.check_record,
              summary="a space's label (hide, pin, approve, or its undoing) about a LAB record"),
     ),

@@ -3,24 +3,22 @@
 The index is the store's (node/store/search.py: CJK bigrams in FTS5, bm25); this module
 says what of each record is searched (a title, and the rest of its text) and keeps the
 index in step: in the transaction that writes this space's own record, and in the apply
-transaction of a peer's (the kinds' `on_apply`), and, for what neither covers (a restored
-node's own records taken back from its peers), by catching up when they are applied.
+transaction of a peer's (the kinds' `on_apply`), in the apply transaction of this node's own
+records taken back from peers after a restore (`on_taken_back`), and, for what none of them
+covers (records held from before the index existed), by catching up when the node starts.
 A retracted record's words leave the index, so they find nothing anywhere. Results go
 through this node's view like every listing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgspec
 
 from node.federation.identity import Identity
-from node.federation.replica import TAKEN_BACK
 from node.lab.discussion import item_view
 from node.lab.labels import View
 from node.lab.rules import POST, REPORT, THEME, TYPE_OF, Item
@@ -61,9 +59,8 @@ _LACKING: Final = (f"FROM records r LEFT JOIN {INDEX.table}_keys k ON k.key = r.
 
 
 def catch_up(tx: Tx) -> int:
-    """Index what the index lacks: this space's own records taken back from peers after a
-    restore (the kernel runs no reaction for a node's own records) and anything held from
-    before the index existed. Returns how many records it indexed."""
+    """Index what the index lacks: anything held from before the index existed (a database
+    from an older node, or restored from its backup). Returns how many records it indexed."""
     rows = tx.all(f"SELECT r.kind, r.body {_LACKING}", (THEME, POST, REPORT))
     for kind, body in rows:
         put(tx, msgspec.msgpack.decode(body, type=TYPE_OF[kind]))
@@ -71,44 +68,20 @@ def catch_up(tx: Tx) -> int:
 
 
 class CatchUp:
-    """A running part of the LAB: the search index catches up when the node starts and
-    whenever this node's own records come back from its peers (a restore). Not after every
-    batch: a read per lone record from a peer was a tenth of a receiver's CPU."""
+    """A running part of the LAB: when the node starts, the search index takes in what it
+    lacks (records held from before the index existed, or restored without it). Records
+    taken back from peers later are indexed as they are applied (the kinds' `on_taken_back`)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._due = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stop_listening: Callable[[], None] | None = None
 
     async def __aenter__(self) -> CatchUp:
-        # Listening first: records taken back while the first catching up runs wake it again.
-        self._stop_listening = self._store.on_commit(TAKEN_BACK, self._due.set)
-        await self._store.transact(catch_up)
-        self._task = asyncio.create_task(self._loop(), name="lab-index-catch-up")
+        if (n := await self._store.transact(catch_up)):
+            log.info("lab: indexed %d records the search index lacked", n)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._stop_listening is not None:
-            self._stop_listening()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            await self._due.wait()
-            self._due.clear()
-            try:
-                # A read first: most records taken back are not the LAB's, and then the
-                # writer (and the inline path of lone records) is left alone.
-                if not await self._store.scalar(f"SELECT 1 {_LACKING} LIMIT 1", (THEME, POST, REPORT)):
-                    continue
-                if (n := await self._store.transact(catch_up)):
-                    log.info("lab: indexed %d records the search index lacked", n)
-            except Exception:  # noqa: BLE001 - one unreadable record must not end the catching up
-                log.exception("lab: the search index could not catch up; it tries again when more of our records come back")
+        return None
 
 
 async def search(store: Store, query: str, names: Mapping[str, str], view: View, *,

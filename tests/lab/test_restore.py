@@ -43,31 +43,47 @@ async def test_kobe_restored_from_an_old_backup_finds_its_later_theme_and_post_a
             await again.close()
 
 
-async def test_kobe_s_own_theme_coming_back_from_a_peer_is_indexed_while_kobe_runs(tmp_path: Path) -> None:
-    """Not only at start: a theme kobe wrote before a restore, handed back later by a peer's
-    sync reply, is searchable as soon as it is applied (the kernel runs no reaction for a
-    node's own records; the LAB's catching up does it)."""
+async def test_kobe_s_theme_edited_after_its_backup_comes_back_from_a_peer_and_search_follows_the_edit(
+        tmp_path: Path) -> None:
+    """kobe opened a theme, was backed up, then renamed the theme; restored, it takes the
+    renamed version back from a peer's sync reply while it runs. Its search finds the theme
+    by the new title at once and no longer by the old one (the kernel runs no `on_apply` for
+    a node's own records: the LAB's `on_taken_back` keeps the index in step)."""
     import datetime as dt
+
+    import msgspec
 
     from node.app.features import DEFAULT, kinds_of
     from node.federation import outbox
     from node.federation.identity import Identity
     from node.federation.replica import Incoming, Replica
-    from node.lab.index import INDEX, CatchUp
+    from node.lab import index
     from node.lab.rules import THEME, open_theme
     from node.metrics import Metrics
-    from node.store import Store
-    from schemas.lab import ThemeInput
+    from node.store import Store, Tx
+    from schemas.lab import Theme, ThemeInput
 
     kobe = Identity.generate("kobe")
     migrations = [(f.name, f.migrations) for f in DEFAULT if f.migrations]
-    async with Store(tmp_path / "lost.db", migrations) as lost, Store(tmp_path / "restored.db", migrations) as restored:
-        theme = open_theme("kobe", ThemeInput(title="空き店舗の活用"), outbox.new_id(), dt.datetime.now(dt.UTC))
-        h = await lost.transact(lambda tx: outbox.append(tx, kobe, kind=THEME, record_id=theme.id, version=1, body=theme))
-        raw = await lost.scalar("SELECT raw FROM log WHERE author = 'kobe' AND channel = ? AND seq = ?", (h.channel, h.seq))
+    now = dt.datetime.now(dt.UTC)
+    theme = open_theme("kobe", ThemeInput(title="空き店舗の活用"), outbox.new_id(), now)
+
+    def write(tx: Tx, version: int, body: Theme) -> tuple[str, int]:
+        h = outbox.append(tx, kobe, kind=THEME, record_id=theme.id, version=version, body=body)
+        index.put(tx, body)
+        return h.channel, h.seq
+
+    async with Store(tmp_path / "kobe.db", migrations) as lost:
+        await lost.transact(lambda tx: write(tx, 1, theme))
+    shutil.copy(tmp_path / "kobe.db", tmp_path / "backup.db")  # closed: everything is in the file
+    renamed = msgspec.structs.replace(theme, title="商店街の空き家", updated_at=now)
+    async with Store(tmp_path / "kobe.db", migrations) as lost:
+        channel, seq = await lost.transact(lambda tx: write(tx, 2, renamed))
+        raw = await lost.scalar("SELECT raw FROM log WHERE author = 'kobe' AND channel = ? AND seq = ?", (channel, seq))
+    async with Store(tmp_path / "backup.db", migrations) as restored:
+        assert await index.INDEX.search(restored, "空き店舗") == [theme.id]
         replica = Replica(restored, kobe, kinds_of(DEFAULT), Metrics(), max_skew_hours=6)
-        async with CatchUp(restored):
-            assert await INDEX.search(restored, "空き") == []
-            result = await replica.apply([Incoming(bytes(raw), None, "sync")], asked=("kobe", h.channel, 0))
-            assert (result.applied, result.taken_back) == (1, 1)
-            assert await eventually(lambda: INDEX.search(restored, "空き"), timeout=10) == [theme.id]
+        result = await replica.apply([Incoming(bytes(raw), None, "sync")], asked=("kobe", channel, 1))
+        assert (result.applied, result.quarantined) == (1, 0)
+        assert await index.INDEX.search(restored, "空き家") == [theme.id]
+        assert await index.INDEX.search(restored, "空き店舗") == []
