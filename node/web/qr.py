@@ -1,8 +1,10 @@
 """QR codes of short texts (signed tokens), as SVG for pages and PNG for printing and phones.
 
 Error correction M (15 % of the code may be lost: a creased printout, a glare on a screen)
-and never more than version 10 (57×57 modules), which any phone camera reads at arm's
-length; a text that needs more is refused rather than printed as a code nobody can scan.
+and by default never more than version 10 (57×57 modules), which any phone camera reads at
+arm's length, printed or on a screen; a text that needs more is refused rather than printed
+as a code nobody can scan. A caller whose code is only ever shown large on a screen, to a
+phone held close (a long one-time line), may allow a higher version.
 Alphanumeric text (base45) is encoded in QR's alphanumeric mode by segno itself.
 """
 
@@ -27,7 +29,7 @@ class QrCode(msgspec.Struct, frozen=True, kw_only=True):
     png: bytes
 
 
-def render(text: str, *, scale: int = 4) -> QrCode:
+def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION) -> QrCode:
     import segno  # on first use: an idle node need not hold it (about 1 MiB)
 
     try:
@@ -35,8 +37,8 @@ def render(text: str, *, scale: int = 4) -> QrCode:
     except segno.DataOverflowError:
         raise Invalid("too long for a QR code", field="text") from None
     version = int(qr.version)
-    if version > MAX_VERSION:
-        raise Invalid(f"needs a QR code of version {version}; at most {MAX_VERSION} scans reliably", field="text")
+    if version > max_version:
+        raise Invalid(f"needs a QR code of version {version}; at most {max_version} scans reliably", field="text")
     svg = io.BytesIO()
     qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR")
     png = io.BytesIO()
