@@ -92,7 +92,7 @@ async def make(node: Context, request: web.Request) -> PageResult:
     except HitodeError:
         return await _page(node, t, days=days, errors={"days": t.gettext(
             "This space cannot make invitations: it is not the hub that admits new spaces.")})
-    qr = render(line, scale=3, max_version=_QR_VERSION)
+    qr = render(line, scale=3, max_version=_QR_VERSION, fit=True)
     shown = {"id": inv.id, "line": line, "qr": Markup(qr.svg), "expires": _stamp(t, inv.expires)}
     return await _page(node, t, days=days, made=shown)
 

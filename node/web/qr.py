@@ -29,7 +29,9 @@ class QrCode(msgspec.Struct, frozen=True, kw_only=True):
     png: bytes
 
 
-def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION) -> QrCode:
+def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION, fit: bool = False) -> QrCode:
+    """`fit`: the SVG has a viewBox instead of a width and height, so the page's CSS sizes
+    it (a large code scaled to a phone's width); otherwise it is drawn `scale` px a module."""
     import segno  # on first use: an idle node need not hold it (about 1 MiB)
 
     try:
@@ -40,7 +42,7 @@ def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION) -> QrCo
     if version > max_version:
         raise Invalid(f"needs a QR code of version {version}; at most {max_version} scans reliably", field="text")
     svg = io.BytesIO()
-    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR")
+    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR", omitsize=fit)
     png = io.BytesIO()
     qr.save(png, kind="png", scale=scale)
     return QrCode(version=version, svg=svg.getvalue().decode(), png=png.getvalue())
