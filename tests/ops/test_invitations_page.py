@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from tests.deploy.hosts import hitode
 from tests.eventually import eventually
 from tests.net import free_port
 from tests.spaces import Space
-from tests.web.browser import chromium, signed_in
+from tests.web.browser import LAPTOP, PHONE, axe_violations, chromium, overflow, screenshot, signed_in
 from tests.web.camera import png_luma
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
@@ -152,6 +153,11 @@ async def test_the_hub_operator_invites_a_space_on_the_page_and_the_list_shows_i
         await page.get_by_role("button", name="コピー", exact=True).click()
         await expect(page.locator("#invite-line-status")).to_have_text("コピーしました")
         assert await page.evaluate("navigator.clipboard.readText()") == line
+        for size in (PHONE, LAPTOP):  # the new invitation, its code and the instructions fit a phone
+            await page.set_viewport_size(size)  # type: ignore[arg-type]
+            assert await overflow(page) == 0, size
+            assert not await axe_violations(page), size
+            await screenshot(page, "/invitations/made", "ja", size["width"])
         assert await _qr_text(page) == line
         await expect(page.locator("#invitations tbody tr")).to_have_count(1)
         await expect(page.locator("#invitations tbody tr").first).to_contain_text("未使用")
@@ -179,7 +185,11 @@ async def test_a_revoked_invitation_is_refused_by_the_join_desk_saying_so_and_th
         kobe: Space, browser: Browser, tmp_path: Path) -> None:
     """A week's invitation, revoked after the page that says what revoking does (keeping it
     first changes nothing); `hitode join` with its line is refused: revoked by the hub's
-    operator, nothing written. The list says revoked and offers no second revoke."""
+    operator, nothing written. The list says revoked and offers no second revoke; one made
+    with `hitode invite` for a second and left to expire is listed expired, not revocable."""
+    out = (await asyncio.to_thread(hitode, None, "invite", "--dir", kobe.dir, "--expires", "1s")).stdout
+    short = out.strip().splitlines()[-1]
+    deadline = time.time() + 1.5  # the invitation's own clock, not a race
     async with signed_in(browser, kobe.url, kobe.token) as (_, page):
         await page.goto(kobe.url + "/invitations")
         line = await _make(page, "7日間")
@@ -187,6 +197,7 @@ async def test_a_revoked_invitation_is_refused_by_the_join_desk_saying_so_and_th
         await expect(row).to_contain_text("未使用")
         await row.get_by_role("link", name="取り消す…").click()
         await expect(page.locator("h1")).to_have_text("この招待を取り消す")
+        assert not await axe_violations(page)
         await page.get_by_role("link", name="取り消さない").click()
         await expect(page.locator("#invitations tbody tr").first).to_contain_text("未使用")
 
@@ -198,6 +209,12 @@ async def test_a_revoked_invitation_is_refused_by_the_join_desk_saying_so_and_th
         row = page.locator("#invitations tbody tr").first
         await expect(row).to_contain_text(re.compile(r"取り消し済み"))
         await expect(row.get_by_role("link", name="取り消す…")).to_have_count(0)
+        await eventually(lambda: time.time() > deadline, timeout=5)
+        await page.reload()
+        expired = page.locator("#invitations tbody tr").nth(1)
+        await expect(expired).to_contain_text("使われないまま期限切れ")
+        await expect(expired.get_by_role("link", name="取り消す…")).to_have_count(0)
+        assert short not in await page.content()
 
     refused = await _join(line, tmp_path / "nara", "nara")
     assert refused.returncode == 1, refused.stdout + refused.stderr
