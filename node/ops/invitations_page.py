@@ -21,7 +21,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from node.context import Context
-from node.errors import HitodeError
+from node.errors import Conflict, HitodeError
 from node.ops.inviting import DAY, InvitationInput, Made, find, hub_ca, invite, listing, revoke
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
@@ -89,7 +89,7 @@ async def make(node: Context, request: web.Request) -> PageResult:
         return await _page(node, t, days=days, errors={"days": t.gettext("Choose how long the invitation is valid.")})
     try:
         inv, line = await invite(node, inp)
-    except HitodeError:
+    except Conflict:  # no longer a hub that may invite (server.toml changed meanwhile)
         return await _page(node, t, days=days, errors={"days": t.gettext(
             "This space cannot make invitations: it is not the hub that admits new spaces.")})
     qr = render(line, scale=3, max_version=_QR_VERSION, fit=True)
