@@ -6,12 +6,14 @@ through the filtered create subject and bound, never with `pull_subscribe(durabl
 SQLite keeps the last applied stream sequence per consumer; a consumer that is gone is
 re-created from there. Each batch taken (node.pull) is applied in one transaction, then acked.
 
-Acks are cumulative (`AckPolicy.ALL`) and owed for a while: acking the last record applied
-acks everything before it, once `ACK_EVERY` records are owed or `ACK_AFTER` seconds after
-the first one was applied. When records come one at a time, an ack each was a quarter of a
-receiver's CPU (a publish, a wake of the client's flusher, a write to the socket). Owing an
-ack loses nothing: a record is acked only after its commit, SQLite keeps the position, and
-what the server redelivers after a crash is applied again as a duplicate (a no-op).
+Acks are owed for a moment and paid together: each record applied is acked (explicit acks,
+after its commit), once `ACK_EVERY` records are owed or `ACK_AFTER` seconds after the first
+one was applied. Acks sent in one go leave in one write to the socket; when records come
+one at a time, an ack each woke the client's flusher and wrote to the socket per record.
+Owing an ack loses nothing: what the server does not hear acked it delivers again after
+`ack_wait`, and applying a record again is a no-op. (Cumulative acks would save the
+messages too, but one ack would then also cover records delivered to a session that died
+before applying them.)
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ __all__ = ["Applier", "consumer_names"]
 log = logging.getLogger(__name__)
 
 DAY: Final = 24 * 3600.0
-ACK_EVERY: Final = 128  # records owed an ack: ack at once (max_ack_pending is 512)
+ACK_EVERY: Final = 128  # records owed an ack: pay at once (max_ack_pending is 512)
 ACK_AFTER: Final = 0.5  # seconds after the first record owed an ack; far below ack_wait
 _Fetched = tuple[list[Msg], list[Incoming], list[tuple[Incoming, Verified | Rejection | None]]]
 
@@ -146,11 +148,10 @@ class Applier:
                             name, acked, pos)
                 await self._bus.jsm.delete_consumer(STREAM, name)
                 raise nats.js.errors.NotFoundError
-            if cfg.filter_subject != subject or cfg.deliver_subject or cfg.ack_policy != AckPolicy.ALL:
+            if cfg.filter_subject != subject or cfg.deliver_subject or cfg.ack_policy != AckPolicy.EXPLICIT:
                 # Not the consumer this node makes (another filter, push, another ack
-                # policy, e.g. the explicit acks of nodes before 0.3): it would deliver the
-                # wrong records or none, or redeliver what it was owed. Make it again from
-                # the position SQLite keeps.
+                # policy): it would deliver the wrong records or none. Make it again
+                # from the position SQLite keeps.
                 log.warning("applier: consumer %s is not configured as expected; making it again", name)
                 await self._bus.jsm.delete_consumer(STREAM, name)
                 raise nats.js.errors.NotFoundError
@@ -171,7 +172,7 @@ class Applier:
                     name=name,
                     durable_name=name,
                     filter_subject=subject,
-                    ack_policy=AckPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
                     ack_wait=30,
                     max_ack_pending=512,  # two batches of 256: one applied, one on its way
                     inactive_threshold=14 * DAY,
@@ -235,26 +236,28 @@ class Applier:
 
         The next batch is taken and checked while the current one is applied
         (max_ack_pending leaves room for two), so the apply loop does not wait between
-        batches. The ack owed for what was applied is sent by this loop too: when enough
-        is owed, or when nothing more came within ACK_AFTER.
+        batches. The acks owed for what was applied are paid by this loop too: when enough
+        are owed, or when nothing more came within ACK_AFTER.
         """
         loop = asyncio.get_running_loop()
         ahead: asyncio.Task[_Fetched] | None = None
-        owed: Msg | None = None  # the last record applied and not acked yet
-        owed_n, owed_since = 0, 0.0
+        owed: list[Msg] = []  # applied (committed) and not acked yet
+        since = 0.0  # when the first of them was applied
         try:
             while not self._stopping:
+                due = None if not owed else max(0.0, since + ACK_AFTER - loop.time())
                 if ahead is None:  # nothing taken ahead: take here (a task would cost a loop turn)
-                    within = None if owed is None else max(0.0, owed_since + ACK_AFTER - loop.time())
-                    msgs, items, prechecked = await self._fetch(pull, name, within)
-                    if not msgs:  # nothing more came meanwhile: pay what is owed
-                        assert owed is not None
-                        await self._ack(name, owed)
-                        owed, owed_n = None, 0
-                        continue
+                    msgs, items, prechecked = await self._fetch(pull, name, due)
                 else:
+                    if due is not None:  # records are on their way, but may be slow to come
+                        await asyncio.wait({ahead}, timeout=due)  # (`finally` cancels it if we are)
+                        if not ahead.done():
+                            owed = await self._ack(name, owed)
                     task, ahead = ahead, None
                     msgs, items, prechecked = await task
+                if not msgs:  # nothing more came meanwhile: pay what is owed
+                    owed = await self._ack(name, owed)
+                    continue
                 last = msgs[-1].metadata  # messages arrive in stream order
                 self.lag[name] = int(last.num_pending or 0) + pull.buffered
                 if (self.lag[name]) and not self._stopping:
@@ -262,12 +265,11 @@ class Applier:
                 self._applying.add(name)
                 try:
                     result = await self._replica.apply(items, {name: last.sequence.stream}, prechecked=prechecked)
-                    if owed is None:
-                        owed_since = loop.time()
-                    owed, owed_n = msgs[-1], owed_n + len(msgs)  # acked only after the commit
-                    if owed_n >= ACK_EVERY or loop.time() - owed_since >= ACK_AFTER or self._stopping:
-                        await self._ack(name, owed)
-                        owed, owed_n = None, 0
+                    if not owed:
+                        since = loop.time()
+                    owed.extend(msgs)  # acked only after the commit
+                    if len(owed) >= ACK_EVERY or loop.time() - since >= ACK_AFTER or self._stopping:
+                        owed = await self._ack(name, owed)
                 finally:
                     self._applying.discard(name)
                 if self._on_batch is not None:
@@ -276,15 +278,17 @@ class Applier:
             if ahead is not None:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
-            if owed is not None:  # stopping or re-binding: pay what is owed if the bus lets us
+            if owed:  # stopping or re-binding: pay what is owed if the bus lets us
                 await self._ack(name, owed)
 
-    async def _ack(self, name: str, msg: Msg) -> None:
-        """Ack `msg` and, the policy being ALL, every record before it."""
+    async def _ack(self, name: str, msgs: list[Msg]) -> list[Msg]:
+        """Ack each of `msgs` (one write to the socket for all); returns what is still owed: nothing."""
         try:
-            await msg.ack()
+            for m in msgs:
+                await m.ack()
             self._unacked.discard(name)
         except (nats.errors.Error, OSError):
             # Redelivered after ack_wait; applying again is a no-op. Until then the
             # server's heartbeats do not mean caught up.
             self._unacked.add(name)
+        return []

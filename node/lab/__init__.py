@@ -15,7 +15,7 @@ from pathlib import Path
 from node.context import Context
 from node.feature import Feature
 from node.federation.kinds import Kind
-from node.lab import index, labels
+from node.lab import edit_pages, index, labels
 from node.lab.pages import PAGES
 from node.lab.panel import PANEL
 from node.lab.routes import ROUTES
@@ -43,7 +43,7 @@ FEATURE = Feature(
              summary="a space's label (hide, pin, approve, or its undoing) about a LAB record"),
     ),
     routes=ROUTES,
-    pages=PAGES,
+    pages=PAGES + edit_pages.PAGES,
     panels=(PANEL,),
     templates=Path(__file__).parent / "templates",
     migrations=(labels.MIGRATION + index.INDEX.migration(),),

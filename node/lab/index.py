@@ -82,8 +82,9 @@ class CatchUp:
         self._stop_listening: Callable[[], None] | None = None
 
     async def __aenter__(self) -> CatchUp:
-        await self._store.transact(catch_up)
+        # Listening first: records taken back while the first catching up runs wake it again.
         self._stop_listening = self._store.on_commit(TAKEN_BACK, self._due.set)
+        await self._store.transact(catch_up)
         self._task = asyncio.create_task(self._loop(), name="lab-index-catch-up")
         return self
 

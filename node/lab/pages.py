@@ -1,6 +1,7 @@
 """The LAB's dashboard pages: the themes (and opening one), a theme with its discussion and
 reports (new posts arrive live), writing a post, a reply or a report, moderating this
-node's view (hide, pin, undo; following another space's labels), and search.
+node's view (hide, pin, undo; following another space's labels), and search. Editing
+and retracting what this space wrote are edit_pages.py's.
 
 Forms post to the node itself and go through the same writes as the JSON API
 (writing.py); a refused form comes back with what was typed and the error next to its
@@ -28,9 +29,9 @@ from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
 from node.web.payload import clean
 from node.web.shell import translator
-from schemas.lab import LABEL_VALUES, LabelInput, Post, PostInput, Report, Theme, ThemeEdit, ThemeInput
+from schemas.lab import LABEL_VALUES, LabelInput, PostInput, Theme, ThemeEdit, ThemeInput
 
-__all__ = ["PAGES", "dated"]
+__all__ = ["PAGES", "dated", "meetings", "meeting"]
 
 _LABEL_NAMES: Final = {"hide": N_("Hidden"), "pin": N_("Pinned"), "approve": N_("Approved")}
 
@@ -67,11 +68,11 @@ async def themes_page(node: Context, request: web.Request) -> PageResult:
     listed = await discussion.themes(node.store, await names(node), view)
     for entry in listed:
         entry["active"] = t.datetime(dt.datetime.fromisoformat(entry["last_activity"]), "short")
-    return {"themes": listed, "values": values, "errors": errors, "fields": FIELDS,
-            "meetings": await _meetings(node, t)}
+    return {"themes": listed, "values": values, "errors": errors, "fields": FIELDS, "me": node.space,
+            "meetings": await meetings(node, t)}
 
 
-async def _meetings(node: Context, t: Translator) -> list[dict[str, str]]:
+async def meetings(node: Context, t: Translator) -> list[dict[str, str]]:
     """Coming events of the calendar, any space's, to hold a theme's online meeting."""
     now = dt.datetime.now(dt.UTC)
     coming = sorted((e for e, _ in await events.all_events(node.store) if e.status != "cancelled" and e.end > now),
@@ -79,7 +80,7 @@ async def _meetings(node: Context, t: Translator) -> list[dict[str, str]]:
     return [{"id": e.id, "title": e.title, "when": t.datetime(e.start, "short"), "space": e.space} for e in coming[:100]]
 
 
-async def _meeting(node: Context, t: Translator, event_id: str) -> dict[str, str] | None:
+async def meeting(node: Context, t: Translator, event_id: str) -> dict[str, str] | None:
     if not event_id:
         return None
     try:
@@ -98,7 +99,7 @@ async def _theme_vars(node: Context, request: web.Request, theme_id: str) -> dic
     dated(theme["posts"], t)
     dated(theme["reports"], t)
     return {"theme": theme, "me": node.space, "label_names": _LABEL_NAMES,
-            "meeting": await _meeting(node, t, theme["meeting"])}
+            "meeting": await meeting(node, t, theme["meeting"])}
 
 
 async def _theme(node: Context, theme_id: str) -> tuple[Theme, int]:
@@ -130,7 +131,7 @@ async def theme_page(node: Context, request: web.Request) -> PageResult:
             raise web.HTTPSeeOther(f"/lab/themes/{theme_id}#discussion")
         out = await _theme_vars(node, request, theme_id)
     parent = next((p for p in out["theme"]["posts"] if p["id"] == values["reply_to"]), None)
-    return out | {"values": values, "errors": errors, "fields": FIELDS, "parent": parent,
+    return out | {"values": values, "errors": errors, "fields": FIELDS, "parent": parent, "saved": "saved" in request.query,
                   "members": await members.listing(node.store)}
 
 
@@ -170,17 +171,12 @@ async def label_action(node: Context, request: web.Request) -> PageResult:
 
 
 async def own_action(node: Context, request: web.Request) -> PageResult:
-    """This space's own record: retract it (a post, report or theme), or close or reopen its theme."""
+    """This space's own theme, closed or reopened (editing and retracting have their own
+    pages, edit_pages.py: a form, and a page that says what retracting does)."""
     form = await request.post()
     kind, record_id, action = str(form.get("kind", "")), str(form.get("id", "")), str(form.get("action", ""))
     try:
-        if action == "retract" and kind == "post":
-            await writing.retract(node.store, node.ident, Post, record_id, index.put)
-        elif action == "retract" and kind == "report":
-            await writing.retract(node.store, node.ident, Report, record_id, index.put)
-        elif action == "retract" and kind == "theme":
-            await writing.retract(node.store, node.ident, Theme, record_id, index.put)
-        elif action in ("closed", "open") and kind == "theme":
+        if action in ("closed", "open") and kind == "theme":
             edit = ThemeEdit(status="closed" if action == "closed" else "open")
             await writing.edit(node.store, node.ident, Theme, record_id, edit, index.put)
         else:

@@ -4,6 +4,8 @@ Handlers only translate: decode and check the input once, call writing.py (the r
 one transaction) or discussion.py (reads through this node's view), encode the answer.
 Reads are public, like the calendar; writes need the operator token. A change to another
 space's record is refused with 403 and changes nothing: labels change one's view instead.
+One record's ETag is its version; an edit with If-Match of an older one (someone edited
+meanwhile) changes nothing: 412.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 from node.context import Context
 from node.lab import discussion, index, labels, writing
 from node.lab.rules import find
+from node.web.conditional import etag, if_match
 from node.web.payload import decode_body, decode_query, json_response
 from node.web.route import Route
 from schemas.lab import (
@@ -52,7 +55,7 @@ async def names(node: Context) -> dict[str, str]:
 async def _one(node: Context, type_: type[I], record_id: str) -> web.Response:
     view = await labels.view(node.store, node.space)
     item, version = await find(node.store, type_, record_id)
-    return json_response(discussion.item_view(item, version, await names(node), view))
+    return json_response(discussion.item_view(item, version, await names(node), view), headers={"ETag": etag(version)})
 
 
 async def list_themes(node: Context, request: web.Request) -> web.Response:
@@ -105,7 +108,8 @@ def _getter(type_: type[I]) -> Handler:
 def _editor(type_: type[I], edit: type[msgspec.Struct]) -> Handler:
     async def patch(node: Context, request: web.Request) -> web.Response:
         change = await decode_body(request, edit)
-        item, _ = await writing.edit(node.store, node.ident, type_, request.match_info["id"], change, index.put)
+        item, _ = await writing.edit(node.store, node.ident, type_, request.match_info["id"], change, index.put,
+                                     expect=if_match(request))
         return await _one(node, type_, item.id)
 
     return patch
@@ -164,7 +168,7 @@ ROUTES: Final = (
           body=ThemeInput, status=201, example=_THEME_EXAMPLE, creates=True),
     Route(method="GET", path=f"/api/lab/themes/{_ID}", handler=get_theme, query=Shown,
           summary="A theme with its posts (replies under them) and reports, in order, with their authors"),
-    Route(method="PATCH", path=f"/api/lab/themes/{_ID}", handler=_editor(Theme, ThemeEdit), body=ThemeEdit,
+    Route(method="PATCH", path=f"/api/lab/themes/{_ID}", handler=_editor(Theme, ThemeEdit), body=ThemeEdit, if_match=True,
           summary="Edit a theme of this space (403: another space's)", errors=(403, 409), example={"status": "closed"}),
     Route(method="POST", path=f"/api/lab/themes/{_ID}/retract", handler=_retractor(Theme),
           summary="Retract a theme of this space: its text is gone at every node", errors=(403, 409)),
@@ -174,12 +178,12 @@ ROUTES: Final = (
     Route(method="POST", path=f"/api/lab/themes/{_ID}/reports", handler=post_report, body=ReportInput, status=201,
           summary="Report an experiment this space ran for a theme", errors=(409,), example=_REPORT_EXAMPLE),
     Route(method="GET", path=f"/api/lab/posts/{_ID}", handler=_getter(Post), summary="One post"),
-    Route(method="PATCH", path=f"/api/lab/posts/{_ID}", handler=_editor(Post, PostEdit), body=PostEdit,
+    Route(method="PATCH", path=f"/api/lab/posts/{_ID}", handler=_editor(Post, PostEdit), body=PostEdit, if_match=True,
           summary="Edit a post of this space (403: another space's)", errors=(403, 409), example={"body": "訂正します。"}),
     Route(method="POST", path=f"/api/lab/posts/{_ID}/retract", handler=_retractor(Post),
           summary="Retract a post of this space: its text is gone at every node", errors=(403, 409)),
     Route(method="GET", path=f"/api/lab/reports/{_ID}", handler=_getter(Report), summary="One experiment report"),
-    Route(method="PATCH", path=f"/api/lab/reports/{_ID}", handler=_editor(Report, ReportEdit), body=ReportEdit,
+    Route(method="PATCH", path=f"/api/lab/reports/{_ID}", handler=_editor(Report, ReportEdit), body=ReportEdit, if_match=True,
           summary="Edit a report of this space (403: another space's)", errors=(403, 409), example={"cost": "5万円"}),
     Route(method="POST", path=f"/api/lab/reports/{_ID}/retract", handler=_retractor(Report),
           summary="Retract a report of this space: its text is gone at every node", errors=(403, 409)),

@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from node.errors import Invalid, NotFound
+from node.errors import Invalid, NotFound, PreconditionFailed
 from node.events import rules as events
 from node.federation.identity import Identity
 from node.federation.outbox import new_id
@@ -98,13 +98,18 @@ async def write_report(store: Store, ident: Identity, theme_id: str, inp: Report
 
 
 async def edit(store: Store, ident: Identity, type_: type[I], record_id: str, change: msgspec.Struct,
-               index: Indexer) -> tuple[I, int]:
-    """This space's own theme, post or report, edited: a new version when anything changed."""
+               index: Indexer, *, expect: int | None = None) -> tuple[I, int]:
+    """This space's own theme, post or report, edited: a new version when anything changed.
+    `expect`: the version the operator edited (If-Match, or the form's); another one means
+    an edit was made meanwhile, and nothing is changed rather than overwriting it."""
     if isinstance(meeting := getattr(change, "meeting", None), str):
         await _check_meeting(store, meeting)
 
     def unit(tx: Tx) -> tuple[I, int]:
         item, version = rules.find_own_in(tx, ident.space, type_, record_id)
+        if expect is not None and version != expect:
+            raise PreconditionFailed(f"it is at version {version}, not {expect}: read it again, then edit",
+                                     field="If-Match")
         new = rules.patch(item, change, _now())
         if new == item:
             return item, version

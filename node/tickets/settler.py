@@ -74,7 +74,14 @@ class Settler:
     async def check_stream(self) -> bool:
         """Whether stream TICKETS answered (a stream not made yet did); `unsafe` says what it lacks."""
         try:
-            info = await self._ctx.bus.jsm.stream_info(STREAM)
+            try:
+                info = await self._ctx.bus.jsm.stream_info(STREAM)
+            except nats.js.errors.NotFoundError:
+                # Not made yet (the bus makes the features' streams just after it is
+                # ready), or deleted: made now where this node may, and read again, so that
+                # the stream a claim lands on is the one whose creation is recorded below.
+                await self._ctx.bus.ensure_stream()
+                info = await self._ctx.bus.jsm.stream_info(STREAM)
         except nats.js.errors.NotFoundError:
             log.info("tickets: stream %s is not there yet", STREAM)
             return True

@@ -26,11 +26,12 @@ from node.federation.identity import Identity
 from node.federation.intake import Rejection
 from node.store import Store, Tx
 from node.visas.checkin import AlreadyHere, Verified
+from node.visas.passes import CHANGED
 from schemas.envelope import Header
 from schemas.visa import Flag, VisaHonoured, Visit, VisitAck
 
 __all__ = ["KIND", "ACK_KIND", "HONOURED_KIND", "check_in", "check_out", "on_visit", "on_ack", "listing",
-           "here_now", "refuse", "refusals"]
+           "here_now", "refuse", "refusals", "of_member", "days_used"]
 
 KIND: Final = "visit"
 ACK_KIND: Final = "visit_ack"
@@ -80,6 +81,7 @@ def check_in(tx: Tx, ident: Identity, v: Verified, *, visit_id: str, verified: b
     visit = _visit_of(tx.one("SELECT * FROM visits WHERE id = ?", (visit_id,)), me)
     _send(tx, ident, visit)
     _honoured(tx, ident, month)
+    tx.notify(CHANGED)
     return visit
 
 
@@ -93,6 +95,7 @@ def check_out(tx: Tx, ident: Identity, visit_id: str, now: dt.datetime) -> Visit
     tx.execute("UPDATE visits SET checked_out_at = ?, version = version + 1 WHERE id = ?", (now.timestamp(), visit_id))
     visit = _visit_of(tx.one("SELECT * FROM visits WHERE id = ?", (visit_id,)), me)
     _send(tx, ident, visit)
+    tx.notify(CHANGED)
     return visit
 
 
@@ -153,6 +156,7 @@ def on_visit(tx: Tx, ident: Identity, header: Header, body: msgspec.Struct, send
                    flags=flags, days_used=days)
     outbox.append(tx, ident, kind=ACK_KIND, record_id=body.record_id, version=version, body=ack,
                   channel=header.author, recipient_box_key=key)
+    tx.notify(CHANGED)
 
 
 def on_ack(tx: Tx, ident: Identity, header: Header, body: msgspec.Struct, sender_box_key: bytes) -> None:
@@ -167,12 +171,14 @@ def on_ack(tx: Tx, ident: Identity, header: Header, body: msgspec.Struct, sender
     flags = _flags(json.loads(row["flags"]), body.flags)
     tx.execute("UPDATE visits SET flags = ?, acked = max(acked, ?), days_used = ? WHERE id = ?",
                (json.dumps(flags), body.answers, body.days_used, body.record_id))
+    tx.notify(CHANGED)
 
 
 def refuse(tx: Tx, home: str, pass_id: str, code: str, message: str) -> None:
     """The one thing a refused check-in leaves: a line for the operator."""
     tx.execute("INSERT INTO visa_refusals (at, home, pass_id, code, message) VALUES (?, ?, ?, ?, ?)",
                (time.time(), home, pass_id, code, message))
+    tx.notify(CHANGED)
 
 
 def _view(row: Any, me: str, names: dict[str, str]) -> dict[str, Any]:
@@ -211,6 +217,27 @@ async def here_now(store: Store, me: str) -> list[dict[str, Any]]:
     rows = await store.all("SELECT * FROM visits WHERE host = ? AND checked_out_at IS NULL ORDER BY checked_in_at",
                            (me,))
     return [_view(r, me, {}) for r in rows]
+
+
+# The visits of this space's members at other spaces: a visit names the member by federation
+# id only; the passes this node issued tie that id to the local member (for its own pages).
+_MEMBERS_ABROAD: Final = ("FROM visits v JOIN (SELECT DISTINCT member, member_id FROM visa_passes) p"
+                          " ON p.member = v.member WHERE v.home = ? AND v.host != ? AND v.month = ?")
+
+
+async def of_member(store: Store, me: str, member_id: str, month: str) -> list[dict[str, Any]]:
+    """A member's visits at other spaces in `month`, newest first, as their hosts reported them."""
+    rows = await store.all(f"SELECT v.* {_MEMBERS_ABROAD} AND p.member_id = ? ORDER BY v.checked_in_at DESC",
+                           (me, me, month, member_id))
+    return [_view(r, me, {}) for r in rows]
+
+
+async def days_used(store: Store, me: str, month: str) -> dict[str, int]:
+    """Member id -> visa days at other spaces in `month` (distinct host and day: what a
+    host's policy counts, as `passes.standing` tells it)."""
+    rows = await store.all(f"SELECT p.member_id, count(DISTINCT v.host || '|' || v.day) {_MEMBERS_ABROAD}"
+                           " GROUP BY p.member_id", (me, me, month))
+    return {r[0]: int(r[1]) for r in rows}
 
 
 async def refusals(store: Store, limit: int = 20) -> list[dict[str, Any]]:

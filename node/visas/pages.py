@@ -14,8 +14,10 @@ from markupsafe import Markup
 from node.context import Context
 from node.errors import HitodeError
 from node.members import rules as members
+from node.members.rules import CHANGED as MEMBERS_CHANGED
 from node.members.rules import secret_of
 from node.visas import books, desk, passes, settlement
+from node.visas.passes import CHANGED
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult, Panel
 from node.web.shell import translator
@@ -39,6 +41,13 @@ REFUSALS: Final = {
     "already_checked_in": N_("This visitor is checked in already."),
 }
 FLAGS: Final = {"overrun": N_("over the free days"), "not_in_standing": N_("not in good standing")}
+# What wakes the live parts of these pages: the visa books, and members' names shown beside them.
+WAKES: Final = (CHANGED, MEMBERS_CHANGED)
+
+
+def _live_url(request: web.Request) -> str:
+    """The page's stream (node/web/live.py), with the page's own query (the month)."""
+    return "/live" + request.path_qs
 
 
 def _month(request: web.Request, t: Translator) -> str:
@@ -77,7 +86,7 @@ async def front_desk(node: Context, request: web.Request) -> PageResult:
             for v in await books.listing(node.store, node.space, month=month, names=names)]
     policy = await desk.policy_of(node)
     return {
-        "errors": errors, "typed": typed, "month": month, "policy": policy,
+        "errors": errors, "typed": typed, "month": month, "policy": policy, "live_url": _live_url(request),
         "checked_in": request.query.get("checked_in", ""),
         "here": [_when(t, v) for v in await books.here_now(node.store, node.space)],
         "hosted": [v for v in book if v["direction"] == "hosted"],
@@ -124,7 +133,9 @@ async def pass_holders(node: Context, request: web.Request) -> PageResult:
     counts = {r[0]: int(r[1]) for r in await node.store.all(
         "SELECT member_id, count(*) FROM visa_passes WHERE revoked_at IS NULL AND expires_at > ? GROUP BY member_id",
         (dt.datetime.now(dt.UTC).timestamp(),))}
-    return {"members": [{"id": m["id"], "name": m["name"], "active": counts.get(m["id"], 0)} for m in listed]}
+    days = await books.days_used(node.store, node.space, _month(request, translator(request)))
+    return {"members": [{"id": m["id"], "name": m["name"], "active": counts.get(m["id"], 0),
+                         "days": days.get(m["id"], 0)} for m in listed], "live_url": _live_url(request)}
 
 
 async def member_passes(node: Context, request: web.Request) -> PageResult:
@@ -146,9 +157,12 @@ async def member_passes(node: Context, request: web.Request) -> PageResult:
     listed = [{**p, "issued": t.date(p["issued_at"], "medium"), "expires": t.date(p["expires_at"], "medium")}
               for p in await passes.listing(node.store, member_id)]
     shown = next((p for p in listed if p["state"] == "active"), None)
+    month = _month(request, t)
+    visits = [_when(t, v) for v in await books.of_member(node.store, node.space, member_id, month)]
     return {
         "member": member, "errors": errors, "issued": request.query.get("issued", ""), "passes": listed,
-        "shown": shown, "qr": Markup(passes.qr(shown["text"])["svg"]) if shown else "",
+        "shown": shown, "qr": Markup(passes.qr(shown["text"])["svg"]) if shown else "", "month": month,
+        "visits": visits, "days_used": len({(v["host"], v["day"]) for v in visits}), "live_url": _live_url(request),
     }
 
 
@@ -193,15 +207,18 @@ MEMBER: Final = "/members/{id:[A-Za-z0-9._:-]+}/passes"
 PASS: Final = "{pass:[0-9a-f]+}"
 
 PAGES: Final = (
-    Page(path="/visits", handler=front_desk, template="visas/visits.html", nav=N_("Visits"), order=40),
+    Page(path="/visits", handler=front_desk, template="visas/visits.html", nav=N_("Visits"), order=40,
+         live=(("visits-live", "visas/visits_live.html"),), wakes=WAKES),
     Page(path="/visits", method="POST", handler=front_desk, template="visas/visits.html"),
     Page(path="/visits/{id:[A-Za-z0-9._:-]+}/checkout", method="POST", handler=check_out,
          template="visas/visits.html"),
     Page(path="/settlement", handler=settlement_page, template="visas/settlement.html", nav=N_("Settlement"),
          order=45),
     Page(path="/settlement.csv", handler=settlement_csv, template="visas/settlement.html"),
-    Page(path="/passes", handler=pass_holders, template="visas/holders.html", nav=N_("Visa passes"), order=46),
-    Page(path=MEMBER, handler=member_passes, template="visas/passes.html"),
+    Page(path="/passes", handler=pass_holders, template="visas/holders.html", nav=N_("Visa passes"), order=46,
+         live=(("holders-live", "visas/holders_live.html"),), wakes=WAKES),
+    Page(path=MEMBER, handler=member_passes, template="visas/passes.html",
+         live=(("pass-current", "visas/pass_current.html"), ("passes-live", "visas/passes_live.html")), wakes=WAKES),
     Page(path=MEMBER, method="POST", handler=member_passes, template="visas/passes.html"),
     Page(path=MEMBER + "/" + PASS + "/revoke", method="POST", handler=revoke, template="visas/passes.html"),
     Page(path=MEMBER + "/" + PASS + ".png", handler=pass_png, template="visas/passes.html"),

@@ -24,9 +24,13 @@ from node.visas import status
 from node.web.qr import render
 from schemas.visa import PassInput, Standing
 
-__all__ = ["PREFIX", "MIGRATIONS", "issue", "revoke", "listing", "get", "standing", "qr", "holders"]
+__all__ = ["PREFIX", "CHANGED", "MIGRATIONS", "issue", "revoke", "listing", "get", "standing", "qr", "holders"]
 
 PREFIX: Final = "HV1:"
+# The commit topic of the visa books: a pass issued or revoked, a visit booked, checked
+# out, applied from the host or acknowledged by the home, a check-in refused. Every
+# transaction that changes them notifies it; the open visa pages render again on it.
+CHANGED: Final = "visas"
 
 MIGRATIONS: Final = (
     """
@@ -127,6 +131,7 @@ async def issue(store: Store, ident: Identity, secret: bytes, member_id: str, in
             (pid, member_id, fid, idx, inp.tier, issued.timestamp(), expires.timestamp(), int(named), text),
         )
         status.publish(tx, ident)
+        tx.notify(CHANGED)
 
     await store.transact(unit)
     return await get(store, pid)
@@ -160,6 +165,7 @@ async def revoke(store: Store, ident: Identity, pass_id: str, *, member_id: str 
         if cur.rowcount == 0:
             raise Conflict("this pass is revoked already", field="id")
         status.publish(tx, ident)
+        tx.notify(CHANGED)
 
     await store.transact(unit)
     return await get(store, pass_id)

@@ -35,6 +35,9 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
     nav: str = ""  # the navigation label (an English msgid of the catalogue); "" = not in the navigation
     order: int = 50  # place in the navigation, smallest first
     live: tuple[tuple[str, str], ...] = ()  # (element id, fragment template): sent again when changed (live.py)
+    # Commit topics (Tx.notify) after which the live parts are rendered again at once; the
+    # page's feature notifies them in the transactions that change what the page shows.
+    wakes: tuple[str, ...] = ()
 
 
 # A panel's loader gives its template its variables; it runs on every render of the page

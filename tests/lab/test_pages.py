@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, expect
 
 from node.bus.embedded import EmbeddedNats
 from tests.eventually import eventually
-from tests.spaces import Space, converged, spaces_for
-from tests.web.browser import LAPTOP, PHONE, axe_violations, chromium, overflow
+from tests.lab.browsing import open_signed_in as _open
+from tests.lab.browsing import shots as _shots
+from tests.spaces import converged, spaces_for
+from tests.web.browser import chromium
 
 
 @pytest_asyncio.fixture
@@ -23,35 +25,14 @@ async def browser() -> AsyncIterator[Browser]:
         yield b
 
 
-async def _open(browser: Browser, space: Space, locale: str, path: str) -> tuple[BrowserContext, Page, list[str]]:
-    context = await browser.new_context(locale=locale, viewport=LAPTOP)
-    page = await context.new_page()
-    violations: list[str] = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(space.url + "/signin?next=" + path)
-    await page.locator("#token").fill(space.token)
-    await page.locator("form[action='/signin'] button[type=submit]").click()
-    return context, page, violations
-
-
-async def _shots(page: Page, out: Path, name: str) -> None:
-    """At phone and laptop widths: nothing wider than the window, no serious or critical
-    axe-core violation, and a screenshot in the test's tmp dir."""
-    for label, size in (("390", PHONE), ("1280", LAPTOP)):
-        await page.set_viewport_size(size)
-        assert await overflow(page) <= 0, f"{name} overflows at {label}px"
-        assert not await axe_violations(page), (name, label, await axe_violations(page))
-        await page.screenshot(path=str(out / f"{name}-{label}.png"), full_page=True)
-    await page.set_viewport_size(LAPTOP)
-
-
 async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_live_in_its_language(
         tmp_path: Path, nats_server: EmbeddedNats, browser: Browser) -> None:
     """kobe opens a theme from its LAB page (in Japanese); sapporo's operator (in English)
     opens it too. kobe posts: sapporo's open page shows it live; sapporo replies: kobe's
-    open page shows the reply under kobe's post, live; kobe retracts its post and sapporo's
-    page shows it retracted, live. An empty post is refused next to its field, in the
-    operator's language, and nothing is posted. The theme's monthly meeting is an event."""
+    open page shows the reply under kobe's post, live; kobe retracts its post (after the page
+    that says what retracting does) and sapporo's page shows it retracted, live. An empty
+    post is refused next to its field, in the operator's language, and nothing is posted.
+    The theme's monthly meeting is an event."""
     shots = tmp_path / "screenshots"
     shots.mkdir()
     async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
@@ -101,7 +82,9 @@ async def test_two_spaces_post_in_a_theme_and_each_sees_the_others_post_arrive_l
         await _shots(k, shots, "theme-ja")
         await _shots(s, shots, "theme-en")
 
-        await k.locator("article[data-space=kobe]").first.get_by_role("button", name="取り下げる").first.click()
+        await k.locator("article[data-space=kobe]").first.get_by_role("link", name="取り下げる…").first.click()
+        await expect(k.locator("h1")).to_have_text("この投稿を取り下げる")
+        await k.get_by_role("button", name="取り下げる", exact=True).click()
         await expect(k.locator("article[data-space=kobe]").first).to_contain_text("投稿者が取り下げました。")
         await expect(s.locator("article[data-space=kobe]").first).to_contain_text("Retracted by its author.", timeout=30_000)
         await expect(s.locator("#lab-discussion")).not_to_contain_text("神戸では平日昼の学生割を試しました。")

@@ -323,6 +323,27 @@ async def test_a_tickets_stream_deleted_and_made_again_makes_the_node_refuse_red
         assert await kobe.get("/healthz")  # the node itself carries on; only redemptions are refused
 
 
+async def test_a_tickets_stream_deleted_and_left_gone_is_noticed_at_the_next_redemption(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """kobe redeems a ticket; then stream TICKETS is deleted and nobody makes it again. kobe's desk redeems next:
+    rather than leave the holder pending on a ledger that is gone, kobe makes the stream again (the cluster answers
+    once more), sees it is not the one it first saw, refuses (503 tickets_unsafe) and alerts its operator."""
+    async with spaces_for(tmp_path, ["kobe"], lambda n: nats_server.client_url) as (kobe,):
+        used, fresh = [(await kobe.post("/api/tickets", {}))["text"] for _ in range(2)]
+        assert (await attempt(kobe, used))[1]["state"] == "redeemed"
+        nc = await nats.connect(nats_server.client_url)
+        try:
+            await nc.jsm().delete_stream("TICKETS")
+            status, body = await attempt(kobe, fresh)
+            assert status == 503 and body["error"]["code"] == "tickets_unsafe", (status, body)
+            assert (await nc.jsm().stream_info("TICKETS")).state.messages == 0  # made again, empty
+        finally:
+            await nc.close()
+        alerts = (await kobe.get("/api/alerts"))["alerts"]
+        assert any(a["kind"] == "tickets_stream_recreated" for a in alerts), alerts
+
+
 def test_a_tickets_stream_with_fewer_replicas_than_the_node_is_set_up_for_is_a_problem() -> None:
     """A node set up for three replicas finds stream TICKETS made with one: a single server would decide alone."""
     assert any("num_replicas is 1, not 3" in p for p in problems(stream_config(1), 3))

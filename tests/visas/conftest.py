@@ -61,6 +61,15 @@ async def trio(tmp_path: Path, nats_server: EmbeddedNats, wiretap: Wiretap) -> A
         yield spaces
 
 
+@pytest_asyncio.fixture
+async def pair(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[tuple[Space, Space]]:
+    """kobe and sapporo only, each knowing the other."""
+    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
+        await eventually(lambda: known(sapporo, "kobe"), timeout=60, interval=0.2)
+        await eventually(lambda: known(kobe, "sapporo"), timeout=60, interval=0.2)
+        yield kobe, sapporo
+
+
 async def known(space: Space, other: str) -> bool:
     try:
         await space.get(f"/api/spaces/{other}")

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.eventually import eventually
-from tests.spaces import Space, spaces_for
-from tests.visas.conftest import MEMBER, known
+from tests.spaces import Space
+from tests.visas.conftest import MEMBER
 from tests.web.browser import LAPTOP, PHONE
 from tests.web.camera import camera_chromium, y4m_of_qr
-from node.bus.embedded import EmbeddedNats
-
-
-@pytest_asyncio.fixture
-async def pair(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[tuple[Space, Space]]:
-    async with spaces_for(tmp_path, ["kobe", "sapporo"], lambda n: nats_server.client_url) as (kobe, sapporo):
-        await eventually(lambda: known(sapporo, "kobe"), timeout=60, interval=0.2)
-        await eventually(lambda: known(kobe, "sapporo"), timeout=60, interval=0.2)
-        yield kobe, sapporo
 
 
 async def signed_in(browser: Browser, space: Space, locale: str = "en-GB") -> tuple[BrowserContext, Page]:

@@ -73,6 +73,11 @@ async def _seed(kobe: Space, sapporo: Space, nats_url: str) -> None:
     await kobe.post("/api/requests", {"title": "Translating a tourist guide into English", "skills": ["翻訳"],
                                       "kind": "consult", "deadline": later})
     await eventually(lambda: kobe.get(f"/api/requests/{asked['id']}"), timeout=30)
+    # a LAB theme of kobe's, with a post and a report: its page shows the Edit and Retract of each
+    theme = (await kobe.post("/api/lab/themes", {"title": "学生料金をどうする?", "question": "学生の利用を増やすには?"}))["id"]
+    await kobe.post(f"/api/lab/themes/{theme}/posts", {"body": "神戸では平日昼の学生割を試しました。"})
+    await kobe.post(f"/api/lab/themes/{theme}/reports", {"title": "学生半額デー", "tried": "毎週金曜を学生半額にした。",
+                                                        "numbers": [{"name": "学生の来館", "value": 42, "unit": "人"}]})
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -108,7 +113,9 @@ async def _links(page: Page, selector: str) -> list[str]:
     # A link marked `download` (a CSV, a PNG) fetches a file, not a page.
     hrefs: list[str] = await page.eval_on_selector_all(
         selector, "els => els.filter(e => !e.hasAttribute('download')).map(e => e.getAttribute('href'))")
-    return [h for h in hrefs if h and h.startswith("/") and not h.startswith("//") and not SKIP.search(urlsplit(h).path)]
+    # A #fragment is a place on its page, not another page (and going to it again would not load it).
+    paths = [h.split("#")[0] for h in hrefs if h]
+    return [h for h in paths if h.startswith("/") and not h.startswith("//") and not SKIP.search(urlsplit(h).path)]
 
 
 async def _every_page(page: Page, url: str) -> list[str]:
