@@ -4,8 +4,8 @@
 and its signing key (the new space pins it), the hub's leaf addresses, the CA certificate,
 where to redeem it, when it expires and a one-time secret. The signature, by that key over
 a domain tag and the body, catches a line damaged on its way. The inviter keeps only a
-hash of the secret, with the invitation's expiry and whether it was used
-(table `invitations`, owner `ops`): it works once.
+hash of the secret, with the invitation's expiry, whether it was used and whether it was
+revoked (table `invitations`, owner `ops`): it works once.
 
 Also the messages of the redemption (`Redeem` in, `Admission` out), JSON over HTTP.
 """
@@ -43,6 +43,8 @@ MIGRATIONS: Final = (
         used_by TEXT
     );
     """,
+    # revoked by the hub's operator before anyone used it: the join desk refuses it
+    "ALTER TABLE invitations ADD COLUMN revoked_at REAL;",
 )
 
 

@@ -1,8 +1,10 @@
 """QR codes of short texts (signed tokens), as SVG for pages and PNG for printing and phones.
 
 Error correction M (15 % of the code may be lost: a creased printout, a glare on a screen)
-and never more than version 10 (57×57 modules), which any phone camera reads at arm's
-length; a text that needs more is refused rather than printed as a code nobody can scan.
+and by default never more than version 10 (57×57 modules), which any phone camera reads at
+arm's length, printed or on a screen; a text that needs more is refused rather than printed
+as a code nobody can scan. A caller whose code is only ever shown large on a screen, to a
+phone held close (a long one-time line), may allow a higher version.
 Alphanumeric text (base45) is encoded in QR's alphanumeric mode by segno itself.
 """
 
@@ -27,7 +29,9 @@ class QrCode(msgspec.Struct, frozen=True, kw_only=True):
     png: bytes
 
 
-def render(text: str, *, scale: int = 4) -> QrCode:
+def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION, fit: bool = False) -> QrCode:
+    """`fit`: the SVG has a viewBox instead of a width and height, so the page's CSS sizes
+    it (a large code scaled to a phone's width); otherwise it is drawn `scale` px a module."""
     import segno  # on first use: an idle node need not hold it (about 1 MiB)
 
     try:
@@ -35,10 +39,10 @@ def render(text: str, *, scale: int = 4) -> QrCode:
     except segno.DataOverflowError:
         raise Invalid("too long for a QR code", field="text") from None
     version = int(qr.version)
-    if version > MAX_VERSION:
-        raise Invalid(f"needs a QR code of version {version}; at most {MAX_VERSION} scans reliably", field="text")
+    if version > max_version:
+        raise Invalid(f"needs a QR code of version {version}; at most {max_version} scans reliably", field="text")
     svg = io.BytesIO()
-    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR")
+    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR", omitsize=fit)
     png = io.BytesIO()
     qr.save(png, kind="png", scale=scale)
     return QrCode(version=version, svg=svg.getvalue().decode(), png=png.getvalue())
