@@ -14,6 +14,7 @@ leads back to its theme.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
@@ -21,7 +22,7 @@ import msgspec
 from aiohttp import web
 
 from node.context import Context
-from node.errors import HitodeError, PreconditionFailed
+from node.errors import Conflict, HitodeError, PreconditionFailed
 from node.lab import index, writing
 from node.lab.forms import FIELDS, field_errors, parse_numbers
 from node.lab.pages import meeting, meetings
@@ -132,7 +133,8 @@ def _edit_page(kind: str, record_type: type[I]) -> PageHandler:
             return await _form(node, t, kind, item, before, {}, version)
         form = await request.post()
         values = {k: str(form.get(k, v)).replace("\r\n", "\n") for k, v in before.items()}
-        seen = int(v) if (v := str(form.get("version", ""))).isdigit() else version
+        # A form that does not say which version it was read at is as good as stale.
+        seen = int(v) if (v := str(form.get("version", ""))).isdigit() else 0
         patch, bad = _changes(kind, before, values)
         if not bad:
             edit_type, keys = _KINDS[kind]
@@ -155,7 +157,10 @@ def _retract_page(kind: str, record_type: type[I]) -> PageHandler:
         """What retracting does, and the button that does it."""
         item, _ = await _own(node, record_type, request.match_info["id"])
         if request.method == "POST":
-            await writing.retract(node.store, node.ident, record_type, item.id, index.put)
+            # Whatever version it is now (an edit elsewhere since the page was read): the
+            # operator asked for it gone. Twice (a double click, two tabs) is the same.
+            with contextlib.suppress(Conflict):
+                await writing.retract(node.store, node.ident, record_type, item.id, index.put)
             raise web.HTTPSeeOther(_where(item))
         text = typed(item)
         return {"kind": kind, "item": {"id": item.id, "back": _where(item), "title": text.get("title", ""),

@@ -30,8 +30,9 @@ class QrCode(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION, fit: bool = False) -> QrCode:
-    """`fit`: the SVG has a viewBox instead of a width and height, so the page's CSS sizes
-    it (a large code scaled to a phone's width); otherwise it is drawn `scale` px a module."""
+    """The SVG always has a viewBox, so a page's CSS may size it (scaled, never cropped);
+    unless `fit`, it also says its natural size, `scale` px a module (what a client that
+    does not size it shows). `fit`: no natural size (a large code scaled to a phone's width)."""
     import segno  # on first use: an idle node need not hold it (about 1 MiB)
 
     try:
@@ -42,7 +43,12 @@ def render(text: str, *, scale: int = 4, max_version: int = MAX_VERSION, fit: bo
     if version > max_version:
         raise Invalid(f"needs a QR code of version {version}; at most {max_version} scans reliably", field="text")
     svg = io.BytesIO()
-    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR", omitsize=fit)
+    qr.save(svg, kind="svg", scale=scale, xmldecl=False, svgns=True, svgclass="qr", title="QR", omitsize=True)
+    drawing = svg.getvalue().decode()
+    if not fit:
+        width, height = qr.symbol_size(scale=scale)
+        box = f' viewBox="0 0 {width} {height}"'
+        drawing = drawing.replace(box, f' width="{width}" height="{height}"{box}', 1)
     png = io.BytesIO()
     qr.save(png, kind="png", scale=scale)
-    return QrCode(version=version, svg=svg.getvalue().decode(), png=png.getvalue())
+    return QrCode(version=version, svg=drawing, png=png.getvalue())

@@ -153,6 +153,14 @@ async def test_an_edit_made_meanwhile_through_the_api_is_not_overwritten_by_a_st
         held = await kobe.get(f"/api/lab/reports/{report}")
         assert (held["cost"], held["version"]) == ("チラシ代 5,000円", 2)
 
+        # A form that does not say which version it was read at (a hand-made one) is stale too.
+        await k.get_by_role("link", name="最新の内容を開く").click()
+        await k.locator("input[name=version]").evaluate("input => input.remove()")
+        await k.get_by_label("かかった費用").fill("チラシ代 3,000円")
+        await _save(k)
+        await expect(k.locator("#e-version")).to_contain_text("保存していません")
+        assert (await kobe.get(f"/api/lab/reports/{report}"))["cost"] == "チラシ代 5,000円"
+
         await k.get_by_role("link", name="最新の内容を開く").click()
         await expect(k.get_by_label("かかった費用")).to_have_value("チラシ代 5,000円")
         await numbers.fill("学生の来館 = 42 人\n稼働率 たくさん")

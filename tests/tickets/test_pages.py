@@ -99,6 +99,7 @@ async def test_kobe_issues_and_prints_a_ticket_sapporo_redeems_it_once_and_a_sec
 
         await eventually(redeemed_at_kobe, timeout=30, interval=0.5)
         await expect(kpage.locator("tr[data-state=redeemed] td").nth(3)).to_contain_text("sapporo で使用済み")
+        assert (await kpage.title()).startswith("チケット · kobe"), await kpage.title()
         assert await kpage.locator("script:not([src])").count() == 0
         assert not violations, violations
         await kctx.close()

@@ -83,17 +83,21 @@
       field.focus();
     }
 
+    var asking = false;  // the browser is asking for the camera: a second click must not open a second one
     button.addEventListener("click", function () {
+      if (asking) { return; }
       if (stream) { stop(); status.textContent = ""; return; }
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { refused(null); return; }
       say("scanning");
+      asking = true;
       navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (s) {
+        asking = false;
         stream = s;
         video.srcObject = s;
         video.hidden = false;
         if (button.getAttribute("data-stop")) { button.textContent = button.getAttribute("data-stop"); }
         return video.play().then(detector).then(look);
-      }).catch(refused);
+      }).catch(function (error) { asking = false; refused(error); });
     });
   }
 
