@@ -1,11 +1,12 @@
 """Invitations on the inviting space: made over the operator API, redeemed at the join desk.
 
 `POST /api/invitations` (operator token) makes one: a row (hash of its secret, expiry) and
-the line to pass on. The join desk is a small listener of its own on the hub server's
+the line to pass on; `GET /api/invitations` lists them, `POST /api/invitations/{id}/revoke`
+revokes an unused one (what the Invitations page does, for scripts). The join desk is a small listener of its own on the hub server's
 `join_address` (server.toml), so the operator API can stay on loopback: `POST /join`
 claims the invitation in one transaction (unknown, wrong secret, used, revoked or expired:
-refused, saying which; the rules are node/ops/inviting.py's), then admits the space (`admit.admit_leaf`); if that fails the claim is
-released and the same line can be tried again.
+refused, saying which; the rules are node/ops/inviting.py's), then admits the space
+(`admit.admit_leaf`); if that fails the claim is released and the same line can be tried again.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Final
 
+import msgspec
 from aiohttp import web
 
 from node.context import Context
 from node.errors import BadInput, HitodeError
 from node.ops.invitation import Admission, Redeem
-from node.ops.inviting import InvitationInput, claim, invite, release
+from node.ops.inviting import InvitationInput, Made, claim, find, invite, listing, release, revoke
 from node.ops.spec import SPEC_FILE, TLS_DIR, load_spec, split_address
 from node.web.app import errors
 from node.web.payload import decode_body, json_response
@@ -40,10 +42,32 @@ async def post_invitation(node: Context, request: web.Request) -> web.Response:
     return json_response({"invitation": line, "id": inv.id, "expires": inv.expires_text}, status=201)
 
 
+def _listed(made: Made, now: float) -> dict[str, object]:
+    """An invitation as the API lists it: what became of it, never its secret."""
+    return {**msgspec.structs.asdict(made), "state": made.state(now)}
+
+
+async def get_invitations(node: Context, request: web.Request) -> web.Response:
+    now = time.time()
+    return json_response({"invitations": [_listed(m, now) for m in await listing(node.store)]})
+
+
+async def revoke_invitation(node: Context, request: web.Request) -> web.Response:
+    await revoke(node.store, request.match_info["id"])
+    made = await find(node.store, request.match_info["id"])
+    assert made is not None  # it was just revoked
+    return json_response(_listed(made, time.time()))
+
+
 ROUTES: Final = (
     Route(method="POST", path="/api/invitations", handler=post_invitation,
           summary="Invite a space to join as a leaf of this hub (one use)", private=True, body=InvitationInput,
           status=201, errors=(409,), example={"expires_in": 86400}),
+    Route(method="GET", path="/api/invitations", handler=get_invitations, private=True,
+          summary="The invitations made here, newest first: state open, used (by whom), revoked or expired"),
+    Route(method="POST", path="/api/invitations/{id:[A-Za-z0-9_-]+}/revoke", handler=revoke_invitation,
+          summary="Revoke an unused, unexpired invitation: the join desk refuses it from then on",
+          errors=(404, 409, 410)),
 )
 
 

@@ -30,7 +30,7 @@ from node.ops.spec import Member, ServerSpec, load_spec, new_password, save_spec
 from tests.deploy.hosts import hitode
 from tests.eventually import eventually
 from tests.net import free_port
-from tests.spaces import Space
+from tests.spaces import HttpError, Space
 from tests.web.browser import LAPTOP, PHONE, axe_violations, chromium, overflow, screenshot, signed_in
 from tests.web.camera import png_luma
 
@@ -242,3 +242,23 @@ async def test_a_space_that_is_not_the_hub_explains_who_invites_and_shows_no_for
                     "Invitations to join the federation are made by the operator of the hub space")
         finally:
             await nagoya.close()
+
+
+async def test_a_script_lists_and_revokes_invitations_over_the_api(kobe: Space, tmp_path: Path) -> None:
+    """What the page does, over the HTTP API with the operator token: an invitation made is
+    listed open (never its line); revoked, it is listed revoked, a second revoke is refused
+    (409), an unknown one is 404, and the join desk refuses its line."""
+    made = await kobe.post("/api/invitations", {"expires_in": 3600})
+    listed = (await kobe.get("/api/invitations"))["invitations"]
+    assert [(i["id"], i["state"]) for i in listed][:1] == [(made["id"], "open")]
+    assert made["invitation"] not in str(listed)
+    revoked = await kobe.post(f"/api/invitations/{made['id']}/revoke", {})
+    assert (revoked["id"], revoked["state"]) == (made["id"], "revoked") and revoked["revoked_at"]
+    with pytest.raises(HttpError) as again:
+        await kobe.post(f"/api/invitations/{made['id']}/revoke", {})
+    assert again.value.status == 409
+    with pytest.raises(HttpError) as unknown:
+        await kobe.post("/api/invitations/nobody-made-this/revoke", {})
+    assert unknown.value.status == 404
+    refused = await _join(made["invitation"], tmp_path / "nara", "nara")
+    assert refused.returncode == 1 and "revoked by the hub's operator" in refused.stderr, refused.stderr
