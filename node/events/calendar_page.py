@@ -18,6 +18,9 @@ from aiohttp import web
 from node.context import Context
 from node.events import rules as events
 from node.events.display import of_entry
+from node.federation.outbox import OUTBOX
+from node.federation.replica import APPLIED
+from node.members import rules as members
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
 from node.web.shell import translator
@@ -124,8 +127,11 @@ async def list_view(node: Context, request: web.Request) -> PageResult:
 
 
 _LIVE: Final = (("calendar-live", "events/calendar_live.html"),)
+# What the calendar shows changes with records: ours written (outbox), peers' applied.
+WAKES: Final = (APPLIED, OUTBOX, members.CHANGED)
 
 PAGES: Final = (
-    Page(path="/calendar", handler=month_view, template="events/calendar.html", nav=N_("Calendar"), order=5, live=_LIVE),
-    Page(path="/calendar/list", handler=list_view, template="events/calendar.html", live=_LIVE),
+    Page(path="/calendar", handler=month_view, template="events/calendar.html", nav=N_("Calendar"), order=5, live=_LIVE,
+         wakes=WAKES),
+    Page(path="/calendar/list", handler=list_view, template="events/calendar.html", live=_LIVE, wakes=WAKES),
 )

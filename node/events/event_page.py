@@ -17,7 +17,7 @@ from node.context import Context
 from node.errors import Conflict, HitodeError, NotFound
 from node.events import editing, rsvps
 from node.events import rules as events
-from node.events.calendar_page import space_names
+from node.events.calendar_page import WAKES, space_names
 from node.events.display import of_entry, of_event
 from node.members import rules as members
 from node.members.rules import secret_of
@@ -125,7 +125,7 @@ async def cancel(node: Context, request: web.Request) -> PageResult:
 _LIVE: Final = (("event-live", "events/event_live.html"),)
 
 PAGES: Final = (
-    Page(path=EVENT_PATH, handler=or_missing(event_view), template="events/event.html", live=_LIVE),
+    Page(path=EVENT_PATH, handler=or_missing(event_view), template="events/event.html", live=_LIVE, wakes=WAKES),
     Page(path=EVENT_PATH + "/rsvp", method="POST", handler=or_missing(rsvp), template="events/event.html"),
     Page(path=EVENT_PATH + "/cancel", handler=or_missing(cancel_form), template="events/event_cancel.html"),
     Page(path=EVENT_PATH + "/cancel", method="POST", handler=or_missing(cancel), template="events/event_cancel.html"),

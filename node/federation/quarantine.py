@@ -15,15 +15,17 @@ from node.federation.intake import Incoming, Rejection, subject_author
 from node.metrics import Metrics
 from node.store import Tx
 
-__all__ = ["quarantine", "alert", "QUARANTINE_ROWS"]
+__all__ = ["quarantine", "alert", "QUARANTINE_ROWS", "REFUSED"]
 
 log = logging.getLogger(__name__)
 QUARANTINE_ROWS: Final = 10_000
+REFUSED: Final = "refused"  # the commit topic of a record quarantined or an alert raised (or seen again)
 
 
 def quarantine(tx: Tx, metrics: Metrics, item: Incoming, r: Rejection) -> None:
     """One row per distinct refused message: a record refused again only counts up."""
     metrics.quarantined.labels(reason=r.reason).inc()
+    tx.notify(REFUSED)
     author = r.author or (subject_author(item.subject) if item.subject else "")
     if r.alert:
         alert(tx, metrics, r.alert, author, r.detail)
@@ -46,6 +48,7 @@ def quarantine(tx: Tx, metrics: Metrics, item: Incoming, r: Rejection) -> None:
 
 
 def alert(tx: Tx, metrics: Metrics, kind: str, space: str, message: str) -> None:
+    tx.notify(REFUSED)
     cur = tx.execute(
         "UPDATE alerts SET seen = seen + 1, at = ? WHERE kind = ? AND space = ? AND message = ?",
         (time.time(), kind, space, message),

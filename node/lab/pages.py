@@ -20,6 +20,8 @@ from aiohttp import web
 from node.context import Context
 from node.events import rules as events
 from node.errors import HitodeError, bad_input_from
+from node.federation.outbox import OUTBOX
+from node.federation.replica import APPLIED
 from node.lab import discussion, index, labels, writing
 from node.lab.forms import FIELDS, field_errors, report_input
 from node.lab.routes import names
@@ -238,7 +240,7 @@ PAGES: Final = (
     Page(path="/lab", handler=themes_page, template="lab/themes.html", nav=N_("LAB"), order=40),
     Page(path="/lab", handler=themes_page, template="lab/themes.html", method="POST"),
     Page(path=_THEME, handler=theme_page, template="lab/theme.html",
-         live=(("lab-discussion", "lab/discussion.html"),)),
+         live=(("lab-discussion", "lab/discussion.html"),), wakes=(APPLIED, OUTBOX)),
     Page(path=_THEME, handler=theme_page, template="lab/theme.html", method="POST"),
     Page(path=_THEME + "/report", handler=report_page, template="lab/report.html"),
     Page(path=_THEME + "/report", handler=report_page, template="lab/report.html", method="POST"),

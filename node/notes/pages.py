@@ -13,6 +13,8 @@ from aiohttp import web
 
 from node.context import Context
 from node.errors import HitodeError, bad_input_from
+from node.federation.outbox import OUTBOX
+from node.federation.replica import APPLIED
 from node.notes import rules as notes
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult, Panel
@@ -86,7 +88,7 @@ async def recent(node: Context, request: web.Request) -> dict[str, Any]:
 PANEL: Final = Panel(name="notes", template="notes/panel_notes.html", load=recent, order=20)
 PAGES: Final = (
     Page(path="/notes", handler=inbox, template="notes/notes.html", nav=N_("Notes"), order=40,
-         live=(("notes-live", "notes/notes_live.html"),)),
+         live=(("notes-live", "notes/notes_live.html"),), wakes=(APPLIED, OUTBOX)),
     Page(path="/notes/new", handler=write, template="notes/write.html"),
     Page(path="/notes/new", handler=write, template="notes/write.html", method="POST"),
 )

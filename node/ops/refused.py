@@ -14,6 +14,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from node.context import Context
+from node.federation.quarantine import REFUSED
 from node.web.i18n import N_, Translator
 from node.web.page import Page, PageResult
 from node.web.shell import translator
@@ -92,4 +93,4 @@ async def refused(node: Context, request: web.Request) -> PageResult:
 
 
 PAGES: Final = (Page(path="/alerts", handler=refused, template="ops/refused.html", nav=N_("Alerts"), order=60,
-                     live=(("refused-live", "ops/refused_live.html"),)),)
+                     live=(("refused-live", "ops/refused_live.html"),), wakes=(REFUSED,)),)

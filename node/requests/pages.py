@@ -11,6 +11,8 @@ from aiohttp import web
 
 from node.context import Context
 from node.errors import HitodeError, bad_input_from
+from node.federation.outbox import OUTBOX
+from node.federation.replica import APPLIED
 from node.members import rules as members
 from node.members import skills
 from node.requests import book, lifecycle, matching, offers
@@ -146,6 +148,6 @@ PAGES: Final = (
     Page(path="/requests", handler=requests_page, template="requests/list.html", nav=N_("Requests"), order=5),
     Page(path="/requests", handler=requests_page, template="requests/list.html", method="POST"),
     Page(path="/requests/{id:[A-Za-z0-9._:-]+}", handler=request_page, template="requests/detail.html",
-         live=(("request-live", "requests/detail_live.html"),)),
+         live=(("request-live", "requests/detail_live.html"),), wakes=(APPLIED, OUTBOX, book.CHANGED)),
     Page(path="/requests/{id:[A-Za-z0-9._:-]+}", handler=request_page, template="requests/detail.html", method="POST"),
 )
