@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import secrets
 import time
 from typing import Any, Final
@@ -21,7 +22,7 @@ from node.federation.signed_token import issue as sign_token
 from node.members import rules as members
 from node.store import Store, Tx
 from node.visas import status
-from node.web.qr import render
+from node.web.qr import QrCode, render
 from schemas.visa import PassInput, Standing
 
 __all__ = ["PREFIX", "CHANGED", "MIGRATIONS", "issue", "revoke", "listing", "get", "standing", "qr", "holders"]
@@ -93,8 +94,15 @@ def _view(row: Any) -> dict[str, Any]:
 
 def qr(text: str) -> dict[str, Any]:
     """The pass as QR code: SVG markup and PNG bytes in base64 (for JSON)."""
-    code = render(text)
+    code = _drawn(text)
     return {"qr_version": code.version, "svg": code.svg, "png": base64.b64encode(code.png).decode()}
+
+
+@functools.lru_cache(maxsize=8)
+def _drawn(text: str) -> QrCode:
+    """A pass's text never changes: an open passes page woken by every visit in the
+    federation shows the same drawing again instead of drawing it again."""
+    return render(text)
 
 
 def _sign(ident: Identity, fid: str, pid: str, idx: int, tier: str, name: str,
