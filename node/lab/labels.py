@@ -27,9 +27,10 @@ from node.store import Store, Tx
 from schemas.envelope import Header
 from schemas.lab import LABEL_VALUES, Label, LabelInput
 
-__all__ = ["KIND", "MIGRATION", "record_id", "make", "save", "check_record", "View", "view", "follow", "follows", "own"]
+__all__ = ["KIND", "FOLLOWED", "MIGRATION", "record_id", "make", "save", "check_record", "View", "view", "follow", "follows", "own"]
 
 KIND: Final = "lab_label"
+FOLLOWED: Final = "lab-follows"  # the commit topic of a change to what this node follows (its view)
 MIGRATION: Final = """
     CREATE TABLE lab_follows (
         space TEXT PRIMARY KEY,
@@ -137,6 +138,7 @@ async def follow(store: Store, me: str, space: str, labels: Iterable[str]) -> di
                        " DO UPDATE SET labels = excluded.labels", (space, json.dumps(chosen), time.time()))
         else:
             tx.execute("DELETE FROM lab_follows WHERE space = ?", (space,))
+        tx.notify(FOLLOWED)
 
     await store.transact(unit)
     return (await follows(store)).get(space)

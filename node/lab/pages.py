@@ -240,7 +240,7 @@ PAGES: Final = (
     Page(path="/lab", handler=themes_page, template="lab/themes.html", nav=N_("LAB"), order=40),
     Page(path="/lab", handler=themes_page, template="lab/themes.html", method="POST"),
     Page(path=_THEME, handler=theme_page, template="lab/theme.html",
-         live=(("lab-discussion", "lab/discussion.html"),), wakes=(APPLIED, OUTBOX)),
+         live=(("lab-discussion", "lab/discussion.html"),), wakes=(APPLIED, OUTBOX, labels.FOLLOWED)),
     Page(path=_THEME, handler=theme_page, template="lab/theme.html", method="POST"),
     Page(path=_THEME + "/report", handler=report_page, template="lab/report.html"),
     Page(path=_THEME + "/report", handler=report_page, template="lab/report.html", method="POST"),

@@ -169,7 +169,8 @@ class Store:
             except NotDurable:
                 durable = True  # it holds something of ours to send: durably, in the writer's thread
             except sqlite3.Error as e:
-                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                code = getattr(e, "sqlite_errorcode", None)  # the module's own errors have none
+                if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY, BUSY_SNAPSHOT too
                     raise StoreError(f"database: {e}") from e
                 # The lock is taken elsewhere: wait for it in the writer's thread instead.
             else:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FIRST_DELAY: Final = 1.0
 MAX_DELAY: Final = 60.0
+MAKE_AGAIN_AFTER: Final = 300.0  # a TICKETS stream this node could not make is not tried again sooner
 RETRY_AFTER: Final = 10.0  # stream TICKETS that could not be read is not asked again before a redemption sooner
 ORPHAN_AFTER: Final = 60.0  # an attempt begun this long ago and never decided: its node died mid-claim
 
@@ -54,6 +55,7 @@ class Settler:
         self.unsafe = ""  # what stream TICKETS lacks for single use, if anything
         self._seen = ""  # when stream TICKETS was created, as this node first saw it
         self._retry_at = 0.0
+        self._make_after = 0.0  # stream TICKETS could not be made: not tried again before this
         self._duplicate_window = float(stream_config(1).duplicate_window or 0)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -80,8 +82,16 @@ class Settler:
                 # Not made yet (the bus makes the features' streams just after it is
                 # ready), or deleted: made now where this node may, and read again, so that
                 # the stream a claim lands on is the one whose creation is recorded below.
+                # Where it may not (a hub's admin makes it), the attempt waits for a refusal
+                # that never comes: tried again only after a while, not at every desk.
+                if time.monotonic() < self._make_after:
+                    raise
                 await self._ctx.bus.ensure_stream()
-                info = await self._ctx.bus.jsm.stream_info(STREAM)
+                try:
+                    info = await self._ctx.bus.jsm.stream_info(STREAM)
+                except nats.js.errors.NotFoundError:
+                    self._make_after = time.monotonic() + MAKE_AGAIN_AFTER
+                    raise
         except nats.js.errors.NotFoundError:
             log.info("tickets: stream %s is not there yet", STREAM)
             return True

@@ -7,8 +7,8 @@ sends those that changed as an event named by the element's id; static/live.js p
 in place (no inline script: the CSP forbids it). A page that names no commit topics is
 looked at every INTERVAL seconds. A page that names them (`Page.wakes`, topics its feature
 notifies in the transactions that change what it shows) is rendered again as soon as such
-a commit lands, and otherwise only every QUIET seconds, for what no commit announces (the
-month turning): an open page then costs nothing while nothing happens, and shows a change
+a commit lands (under a stream of commits, about once a second at most), and otherwise only
+every QUIET seconds, for what no commit announces (the month turning): an open page then costs nothing while nothing happens, and shows a change
 at once. The stream ends when the session does, when the browser has gone, and when the
 node stops (it must not hold the shutdown up).
 """
@@ -40,9 +40,10 @@ def _event(name: str, html: str) -> bytes:
     return f"event: {name}\n{data}\n".encode()
 
 
-async def _either(stopping: asyncio.Event, changed: asyncio.Event, timeout: float) -> None:
-    """Wait until the node stops, a commit wakes the page, or `timeout` seconds pass. Like
-    supervisor.woken, it first honours a cancellation asked of this task and lost deeper down."""
+async def _either(stopping: asyncio.Event, changed: asyncio.Event, timeout: float, settle: float = SETTLE) -> None:
+    """Wait until the node stops, a commit wakes the page, or `timeout` seconds pass; after a
+    wake, `settle` seconds more (the commits that come with it). Like supervisor.woken, it
+    first honours a cancellation asked of this task and lost deeper down."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
@@ -53,7 +54,7 @@ async def _either(stopping: asyncio.Event, changed: asyncio.Event, timeout: floa
         for w in waits:
             w.cancel()
     if changed.is_set():
-        await woken(stopping, SETTLE)
+        await woken(stopping, settle)
 
 
 def stream_of(ctx: Context, page: Page, shell: Callable[[web.Request], Mapping[str, Any] | None],
@@ -68,6 +69,8 @@ def stream_of(ctx: Context, page: Page, shell: Callable[[web.Request], Mapping[s
                                                "Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         await response.prepare(request)
         stopping, sent, changed = request.app[STOPPING], dict[str, str](), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        rendered = float("-inf")  # when the parts were last rendered
         unlisten = [ctx.store.on_commit(topic, changed.set) for topic in page.wakes]
         try:
             while not stopping.is_set() and (variables := shell(request)) is not None:
@@ -83,7 +86,14 @@ def stream_of(ctx: Context, page: Page, shell: Callable[[web.Request], Mapping[s
                         await response.write(_event(element, html))
                         sent[element] = html
                 if page.wakes:
-                    await _either(stopping, changed, QUIET)
+                    # A change after a quiet while shows at once; under a stream of commits
+                    # (records applied one after another) a render that came soon after the
+                    # one before makes the next wait out INTERVAL: about one a second at most.
+                    now = loop.time()
+                    soon, rendered = now - rendered < INTERVAL, now
+                    await _either(stopping, changed, QUIET, settle=SETTLE)
+                    if soon and (left := rendered + INTERVAL - loop.time()) > 0:
+                        await woken(stopping, left)
                 else:
                     await woken(stopping, INTERVAL)
         finally:

@@ -95,3 +95,30 @@ async def test_a_commit_on_the_pages_topic_sends_its_live_part_again_at_once(
             return not listening.get(TOPIC)
 
         await eventually(let_go, timeout=30)
+
+
+async def test_a_stream_of_commits_renders_the_open_page_about_once_a_second_not_once_each(
+        tmp_path: Path, nats_server: EmbeddedNats, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thirty marks committed one after another over three seconds (records applied one at a
+    time look like this): the open page gets far fewer renders than commits, and the last
+    render shows all thirty."""
+    monkeypatch.setattr(live, "QUIET", 3600.0)
+    async with _node(tmp_path, nats_server.client_url, _toy(tmp_path / "tpl")) as node, \
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(node.http_url + "/signin", data={"token": node.token}, allow_redirects=False) as r:
+            assert r.status == 303
+        async with http.get(node.http_url + "/live/toy") as stream:
+            assert "0 mark(s)" in await _next_event(stream)
+            events: list[str] = []
+
+            async def read() -> None:
+                while "30 mark(s)" not in (event := await _next_event(stream)):
+                    events.append(event)
+                events.append(event)
+
+            reading = asyncio.create_task(read())
+            for _ in range(30):
+                await node.store.transact(_mark)
+                await asyncio.sleep(0.1)
+            await asyncio.wait_for(reading, timeout=60)
+        assert len(events) <= 10, events
